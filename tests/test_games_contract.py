@@ -1,0 +1,83 @@
+"""The contract every registered game keeps; a new game is covered once registered.
+
+Each game is played with its registered default settings by random players that write
+any writable token (garbage included), and by its own scripted players.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from twoplayer_jax import game as game_lib
+from twoplayer_jax import games, players, rollout, vocab
+
+NAMES = sorted(games.REGISTRY)
+
+
+def random_player(game):
+  """Writes any writable token, with end-of-turn and end-of-game a little more often."""
+  def policy(carry, state, key):
+    logits = jnp.zeros(vocab.VOCAB_SIZE).at[vocab.EOT].set(3.0).at[vocab.EOG].set(-1.0)
+    token, logp = players.sample(logits, game.legal_mask(state), key)
+    return token, logp, carry
+  return players.scripted(policy)
+
+
+@pytest.fixture(scope="module", params=NAMES)
+def game(request):
+  return request.param, games.make(request.param)
+
+
+def test_opening_is_consistent_and_jits(game):
+  name, g = game
+  state = jax.jit(lambda k: game_lib.init(g, k))(jax.random.key(0))
+  assert state.tokens.shape == (g.max_length,) and state.owner.shape == (g.max_length,)
+  n = int(state.length)
+  assert 1 <= n <= g.max_opening_length
+  assert int(state.tokens[0]) == vocab.BOS
+  assert (np.asarray(state.tokens[n:]) == vocab.PAD).all()
+  assert int(state.to_move) in (1, 2) and not bool(state.done)
+  assert int(state.turn) < g.max_turns
+  batch = jax.vmap(lambda k: game_lib.init(g, k))(jax.random.split(jax.random.key(1), 8))
+  assert batch.tokens.shape == (8, g.max_length)
+
+
+def test_any_players_end_within_limits_with_finite_payoffs(game):
+  """Random against random, and every scripted player in either seat against random."""
+  name, g = game
+  rand = random_player(g)
+  scripted = [games.player(name, p, g) for p in games.REGISTRY[name][1]]
+  for seats in [(rand, rand)] + [(p, rand) for p in scripted] + [(rand, p) for p in scripted]:
+    traj = rollout.play(g, seats, (None, None), jax.random.key(2), 64)
+    assert traj.returns.shape == (64, 2)
+    assert bool(jnp.all(jnp.isfinite(traj.returns)))
+    assert bool(jnp.all(traj.length <= g.max_length))
+    np.testing.assert_allclose(traj.reward.sum(1), traj.returns, atol=1e-5)
+
+
+def test_mover_and_legal_mask_agree_with_the_transcript(game):
+  name, g = game
+  rand = random_player(g)
+  traj = rollout.play(g, (rand, rand), (None, None), jax.random.key(3), 16)
+  for i in range(16):
+    length, start = int(traj.length[i]), int(traj.opening_length[i])
+    tokens, owner = np.asarray(traj.tokens[i]), np.asarray(traj.owner[i])
+    # Each played token's author is the player whose turn it was: turns switch on EOT only.
+    for t in range(start + 1, length):
+      expected = 3 - owner[t - 1] if tokens[t - 1] == vocab.EOT else owner[t - 1]
+      if owner[t - 1] != 0:
+        assert owner[t] == expected, (name, i, t)
+    state = game_lib.init(g, jax.random.key(0))
+    assert bool(g.legal_mask(state)[vocab.EOT])
+    assert not bool(g.legal_mask(state)[vocab.PAD]) and not bool(g.legal_mask(state)[vocab.BOS])
+
+
+def test_transcripts_decode_and_re_encode_exactly(game):
+  name, g = game
+  rand = random_player(g)
+  traj = rollout.play(g, (rand, rand), (None, None), jax.random.key(4), 16)
+  for i in range(16):
+    tokens = np.asarray(traj.tokens[i, :int(traj.length[i])])
+    np.testing.assert_array_equal(vocab.encode(vocab.decode(tokens)), tokens)
+    assert isinstance(vocab.render(traj.tokens[i], traj.owner[i]), str)

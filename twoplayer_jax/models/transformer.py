@@ -1,0 +1,216 @@
+"""A decoder-only transformer behind a pure init/apply boundary, with a KV cache.
+
+Pre-norm blocks (RMSNorm, rotary positions, GELU MLP), untied output embedding and an
+optional scalar head (a value or a reward). Parameters are float32 and carry logical
+axis names for sharding; the compute dtype is a setting. Outside ``models/`` the
+transformer is seen only through ``make(config)``:
+
+  model = transformer.make(TransformerConfig(num_layers=2, d_model=128))
+  params = model.init(key)
+  logits, scalars, cache = model.apply(params, tokens, positions, cache)
+"""
+
+import dataclasses
+from typing import Callable, NamedTuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from twoplayer_jax import vocab
+
+
+@dataclasses.dataclass(frozen=True)
+class TransformerConfig:
+  """Sizes and numerics. Hashable, so it can be a static argument of ``jit``.
+
+  Attributes:
+    vocab_size: number of token ids.
+    num_layers: transformer blocks.
+    d_model: width of the residual stream.
+    num_heads: attention heads; must divide ``d_model``.
+    d_ff: hidden width of each MLP.
+    max_length: longest sequence (and KV cache) the model handles.
+    dtype: compute dtype, "float32" or "bfloat16"; parameters stay float32.
+    scalar_head: whether to add a scalar output per position (value or reward).
+    rope_base: base wavelength of the rotary position encoding.
+  """
+  vocab_size: int = vocab.VOCAB_SIZE
+  num_layers: int = 2
+  d_model: int = 128
+  num_heads: int = 4
+  d_ff: int = 512
+  max_length: int = 128
+  dtype: str = "float32"
+  scalar_head: bool = False
+  rope_base: float = 10_000.0
+
+  def __post_init__(self):
+    if self.d_model % self.num_heads or (self.d_model // self.num_heads) % 2:
+      raise ValueError(f"d_model={self.d_model} must split into num_heads={self.num_heads} "
+                       "heads of even width")
+    if self.dtype not in ("float32", "bfloat16"):
+      raise ValueError(f"dtype must be 'float32' or 'bfloat16', got {self.dtype!r}")
+
+  @property
+  def head_dim(self) -> int:
+    return self.d_model // self.num_heads
+
+
+class Cache(NamedTuple):
+  """Keys and values, one ``[B, heads, max_length, head_dim]`` array per layer.
+
+  Separate arrays per layer, not one stacked array: a decoding step then updates each
+  in place instead of slicing and re-stacking the whole cache.
+  """
+  k: tuple[jax.Array, ...]
+  v: tuple[jax.Array, ...]
+
+
+def _param(module: nn.Module, name: str, shape, axes, init=nn.initializers.lecun_normal()):
+  return module.param(name, nn.with_logical_partitioning(init, axes), shape, jnp.float32)
+
+
+class RMSNorm(nn.Module):
+  dtype: jnp.dtype
+
+  @nn.compact
+  def __call__(self, x):
+    scale = _param(self, "scale", (x.shape[-1],), ("embed",), nn.initializers.ones)
+    x = x.astype(jnp.float32)
+    x = x * jax.lax.rsqrt(jnp.mean(x * x, axis=-1, keepdims=True) + 1e-6)
+    return (x * scale).astype(self.dtype)
+
+
+def _rope(x, positions, base):
+  """Rotates ``x [B, H, L, D]`` by ``positions [B, L]``."""
+  half = x.shape[-1] // 2
+  freq = base ** (-jnp.arange(half, dtype=jnp.float32) / half)
+  angle = positions[:, None, :, None].astype(jnp.float32) * freq  # [B, 1, L, half]
+  sin, cos = jnp.sin(angle), jnp.cos(angle)
+  x1, x2 = jnp.split(x.astype(jnp.float32), 2, axis=-1)
+  return jnp.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], -1).astype(x.dtype)
+
+
+def _write(cache, new, start):
+  """Writes ``new [B, H, L, D]`` into ``cache [B, H, T, D]`` at row-wise ``start [B]``."""
+  return jax.vmap(lambda c, n, s: jax.lax.dynamic_update_slice(c, n, (0, s, 0)))(cache, new, start)
+
+
+class Block(nn.Module):
+  config: TransformerConfig
+
+  @nn.compact
+  def __call__(self, x, positions, kv):
+    cfg, dtype = self.config, jnp.dtype(self.config.dtype)
+    h, d = cfg.num_heads, cfg.head_dim
+    y = RMSNorm(dtype, name="attn_norm")(x)
+    qkv = _param(self, "qkv", (3, cfg.d_model, h, d), (None, "embed", "heads", "head_dim"))
+    # Heads before positions: decoding then reads each head's keys as one block.
+    q, k, v = (jnp.einsum("bld,dhk->bhlk", y, w.astype(dtype)) for w in qkv)
+    q, k = _rope(q, positions, cfg.rope_base), _rope(k, positions, cfg.rope_base)
+    if kv is None:
+      keys, values, key_pos = k, v, positions
+    else:
+      keys, values = _write(kv[0], k, positions[:, 0]), _write(kv[1], v, positions[:, 0])
+      key_pos = jnp.broadcast_to(jnp.arange(keys.shape[2]), (keys.shape[0], keys.shape[2]))
+      kv = (keys, values)
+    scores = jnp.einsum("bhqk,bhsk->bhqs", q, keys, preferred_element_type=jnp.float32)
+    visible = key_pos[:, None, None, :] <= positions[:, None, :, None]
+    scores = jnp.where(visible, scores / jnp.sqrt(d).astype(jnp.float32), -1e30)
+    attn = jax.nn.softmax(scores, axis=-1).astype(dtype)
+    y = jnp.einsum("bhqs,bhsk->bhqk", attn, values)
+    out = _param(self, "out", (h, d, cfg.d_model), ("heads", "head_dim", "embed"))
+    x = x + jnp.einsum("bhlk,hkd->bld", y, out.astype(dtype))
+    y = RMSNorm(dtype, name="mlp_norm")(x)
+    w_in = _param(self, "mlp_in", (cfg.d_model, cfg.d_ff), ("embed", "mlp"))
+    w_out = _param(self, "mlp_out", (cfg.d_ff, cfg.d_model), ("mlp", "embed"))
+    y = jax.nn.gelu(y @ w_in.astype(dtype)) @ w_out.astype(dtype)
+    return x + y, kv
+
+
+class Transformer(nn.Module):
+  config: TransformerConfig
+
+  @nn.compact
+  def __call__(self, tokens, positions, cache):
+    cfg, dtype = self.config, jnp.dtype(self.config.dtype)
+    embed = _param(self, "embed", (cfg.vocab_size, cfg.d_model), ("vocab", "embed"),
+                   nn.initializers.normal(1.0))
+    # A token outside the vocabulary reads NaN, never a silently clamped row.
+    x = jnp.take(embed, tokens, axis=0, mode="fill", fill_value=jnp.nan).astype(dtype)
+    keys, values = [], []
+    for i in range(cfg.num_layers):
+      kv = None if cache is None else (cache.k[i], cache.v[i])
+      x, kv = Block(cfg, name=f"block_{i}")(x, positions, kv)
+      if kv is not None:
+        keys.append(kv[0])
+        values.append(kv[1])
+    x = RMSNorm(dtype, name="final_norm")(x)
+    unembed = _param(self, "unembed", (cfg.d_model, cfg.vocab_size), ("embed", "vocab"))
+    logits = jnp.dot(x, unembed.astype(dtype), preferred_element_type=jnp.float32)
+    scalars = None
+    if cfg.scalar_head:
+      head = _param(self, "scalar_head", (cfg.d_model,), ("embed",), nn.initializers.zeros)
+      scalars = jnp.dot(x, head.astype(dtype), preferred_element_type=jnp.float32)
+    new_cache = None if cache is None else Cache(tuple(keys), tuple(values))
+    return logits, scalars, new_cache
+
+
+class Model(NamedTuple):
+  """The pure functions of one transformer configuration.
+
+  Attributes:
+    config: the configuration.
+    init: ``key -> params``, a pytree of float32 arrays.
+    apply: ``(params, tokens [B, L], positions [B, L], cache=None) -> (logits [B, L, V]
+      float32, scalars [B, L] float32 or None, cache)``. With a cache, the L tokens are
+      written at their positions (contiguous in each row) and attend to everything
+      before them in the cache; without, attention is causal by position.
+    init_cache: ``batch -> Cache`` of zeros.
+    logical_axes: ``() -> `` pytree of ``PartitionSpec`` of logical axis names,
+      matching ``params``.
+  """
+  config: TransformerConfig
+  init: Callable
+  apply: Callable
+  init_cache: Callable
+  logical_axes: Callable
+
+
+def make(config: TransformerConfig) -> Model:
+  """The pure init/apply functions of a transformer of this configuration."""
+  module = Transformer(config)
+  dummy = jnp.zeros((1, 1), jnp.int32)
+
+  def init(key):
+    return nn.unbox(module.init(key, dummy, dummy, None))["params"]
+
+  def apply(params, tokens, positions, cache=None):
+    tokens, positions = jnp.asarray(tokens), jnp.asarray(positions)
+    if tokens.ndim != 2 or positions.shape != tokens.shape:
+      raise ValueError(f"tokens {tokens.shape} and positions {positions.shape} must both be "
+                       "[batch, length]")
+    if not jnp.issubdtype(tokens.dtype, jnp.integer):
+      raise ValueError(f"tokens must be integer ids, got {tokens.dtype}")
+    if tokens.shape[1] > config.max_length:
+      raise ValueError(f"{tokens.shape[1]} tokens exceed the model's max_length "
+                       f"{config.max_length}")
+    if cache is not None and cache.k[0].shape[0] != tokens.shape[0]:
+      raise ValueError(f"cache holds {cache.k[0].shape[0]} sequences, tokens {tokens.shape[0]}")
+    return module.apply({"params": params}, tokens, positions, cache)
+
+  def init_cache(batch: int) -> Cache:
+    shape = (batch, config.num_heads, config.max_length, config.head_dim)
+    zeros = tuple(jnp.zeros(shape, config.dtype) for _ in range(config.num_layers))
+    return Cache(zeros, zeros)
+
+  def logical_axes():
+    boxed = jax.eval_shape(module.init, jax.random.key(0), dummy, dummy, None)
+    return nn.get_partition_spec(boxed)["params"]
+
+  return Model(config, init, apply, init_cache, logical_axes)
+
+
+def num_params(params) -> int:
+  return sum(x.size for x in jax.tree.leaves(params))

@@ -1,0 +1,135 @@
+"""Players: scripted and model players behind one interface, on either side of the game.
+
+A ``Player`` is a pair of pure functions over one game (``play`` vmaps them):
+
+  carry = player.init(params, state, key)
+  move, carry = player.act(params, carry, state, key)
+
+``act`` is called at every step of the game, the opponent's included, so that a model
+player reads every token as it is written (one decode step into its KV cache); the move
+it returns counts only when ``state.to_move`` is its seat. ``params`` is whatever the
+player needs (model parameters; ``None`` for scripted players).
+"""
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from twoplayer_jax import game as game_lib
+from twoplayer_jax.models import transformer
+
+
+class Move(NamedTuple):
+  """A player's move in one game.
+
+  Attributes:
+    token: ``[]`` int32 token to write.
+    logprob: ``[]`` float32 log-probability of ``token`` under the player's policy.
+    value: ``[]`` float32 the player's value estimate of the current state (0 if none).
+  """
+  token: jax.Array
+  logprob: jax.Array
+  value: jax.Array
+
+
+class Player(NamedTuple):
+  """``init(params, state, key) -> carry``; ``act(params, carry, state, key) -> (Move, carry)``."""
+  init: Callable[[Any, game_lib.GameState, jax.Array], Any]
+  act: Callable[[Any, Any, game_lib.GameState, jax.Array], tuple[Move, Any]]
+
+
+def scripted(policy: Callable, init_carry: Callable = lambda state: ()) -> Player:
+  """A scripted player from ``policy(carry, state, key) -> (token, logprob, carry)``."""
+
+  def act(params, carry, state, key):
+    del params
+    token, logprob, carry = policy(carry, state, key)
+    return Move(jnp.asarray(token, jnp.int32), jnp.asarray(logprob, jnp.float32),
+                jnp.float32(0.0)), carry
+
+  return Player(lambda params, state, key: init_carry(state), act)
+
+
+def sample(logits: jax.Array, legal: jax.Array, key: jax.Array, temperature: float = 1.0,
+           top_k: int = 0) -> tuple[jax.Array, jax.Array]:
+  """Samples one token from ``logits [V]`` restricted to ``legal [V]``.
+
+  Args:
+    logits: ``[V]`` float32.
+    legal: ``[V]`` bool tokens that may be written.
+    key: PRNG key.
+    temperature: softmax temperature; 0 plays greedily.
+    top_k: if positive, sample among the k most likely legal tokens only.
+
+  Returns:
+    ``token []`` int32 and ``logprob []`` float32, the token's log-probability under the
+    distribution it was drawn from (under the temperature-1 policy when greedy).
+  """
+  logits = jnp.where(_pad_to(legal, logits.shape[-1]), logits.astype(jnp.float32), -jnp.inf)
+  if top_k:
+    kth = jax.lax.top_k(logits, top_k)[0][-1]
+    logits = jnp.where(logits >= kth, logits, -jnp.inf)
+  if temperature:
+    logits = logits / temperature
+  logp = jax.nn.log_softmax(logits)
+  if temperature:
+    # Inverse CDF: one uniform draw per token, where Gumbel-max would draw V of them.
+    cdf = jnp.cumsum(jnp.exp(logp))
+    token = jnp.sum(cdf <= jax.random.uniform(key) * cdf[-1])
+  else:
+    token = jnp.argmax(logp)
+  return token.astype(jnp.int32), logp[token]
+
+
+def _pad_to(mask: jax.Array, size: int) -> jax.Array:
+  """A ``[..., V]`` token mask widened with False to a model's larger vocabulary."""
+  return jnp.pad(mask, [(0, 0)] * (mask.ndim - 1) + [(0, size - mask.shape[-1])])
+
+
+def log_policy(logits: jax.Array) -> jax.Array:
+  """``[..., V]`` log-probabilities over writable tokens, as model players sample them.
+
+  Training computes the policy's log-probabilities with this function, so that they
+  equal the ones ``play`` records (at temperature 1, no top-k).
+  """
+  writable = _pad_to(game_lib.writable_mask(), logits.shape[-1])
+  # A finite floor keeps p * log p at 0 (not NaN) for the tokens never written.
+  return jax.nn.log_softmax(jnp.where(writable, logits.astype(jnp.float32), -1e30))
+
+
+class ModelCarry(NamedTuple):
+  cache: transformer.Cache  # [1, heads, T, head_dim] per layer, for this one game.
+
+
+def model_player(model: transformer.Model, game: game_lib.Game, temperature: float = 1.0,
+                 top_k: int = 0) -> Player:
+  """A transformer player of ``game`` that samples from its logits.
+
+  ``init`` reads the opening in one pass into the KV cache; every ``act`` writes the
+  newest token into the cache and samples from the logits at its position. Both
+  players' tokens are read: the model sees the whole transcript, nothing hidden.
+  """
+  if game.max_length > model.config.max_length:
+    raise ValueError(f"{type(game).__name__} transcripts hold {game.max_length} tokens, more "
+                     f"than the model's context max_length={model.config.max_length}")
+  if model.config.vocab_size < game_lib.writable_mask().shape[0]:
+    raise ValueError(f"model vocab_size={model.config.vocab_size} is smaller than the game "
+                     f"vocabulary of {game_lib.writable_mask().shape[0]} tokens")
+
+  def init(params, state, key):
+    del key
+    tokens = state.tokens[None, :game.max_opening_length]
+    positions = jnp.arange(game.max_opening_length)[None]
+    _, _, cache = model.apply(params, tokens, positions, model.init_cache(1))
+    return ModelCarry(cache)
+
+  def act(params, carry, state, key):
+    pos = jnp.maximum(state.length - 1, 0)
+    logits, scalars, cache = model.apply(
+        params, state.tokens[pos][None, None], pos[None, None], carry.cache)
+    token, logprob = sample(logits[0, 0], game.legal_mask(state), key, temperature, top_k)
+    value = jnp.float32(0.0) if scalars is None else scalars[0, 0]
+    return Move(token, logprob, value), ModelCarry(cache)
+
+  return Player(init, act)
