@@ -28,7 +28,7 @@ LARGE = models.TransformerConfig(num_layers=6, d_model=512, num_heads=8, d_ff=20
 def setup(config):
   model = models.make(config)
   params = model.init(jax.random.key(0))
-  pair = (games.player("arithmetic", "questioner", GAME), players.model_player(model, GAME))
+  pair = (games.player("arithmetic", 1, "human", GAME), players.model_player(model, GAME))
   return pair, (None, params)
 
 

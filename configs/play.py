@@ -13,8 +13,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.seed = 0  # PRNG seed for the model's parameters and for play.
   c.game = "arithmetic"  # Registered game name (twoplayer_jax.games.REGISTRY).
   c.game_settings = ml_collections.ConfigDict({"num_digits": 3})  # The game's settings.
-  c.player_one = "questioner"  # Scripted player one.
-  c.demonstrators = ["expert", "average"]  # Scripted player-two opponents to compare with.
+  c.player_one = "human"  # Scripted player one.
+  c.demonstrators = ["expert", "average", "noisy"]  # Scripted player-two opponents to compare with.
   c.num_games = 256  # Games per match.
   c.num_shown = 3  # Transcripts printed per match.
   c.temperature = 1.0  # Sampling temperature of the model player (0 = greedy).

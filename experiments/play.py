@@ -21,9 +21,9 @@ def main(argv):
   game = games.make(c.game, **c.game_settings)
   model = models.make(models.TransformerConfig(**c.model))
   params = model.init(jax.random.key(c.seed))
-  one = games.player(c.game, c.player_one, game)
+  one = games.player(c.game, 1, c.player_one, game)
   opponents = {"untrained model": (players.model_player(model, game, c.temperature), params)}
-  opponents.update({name: (games.player(c.game, name, game), None) for name in c.demonstrators})
+  opponents.update({name: (games.player(c.game, 2, name, game), None) for name in c.demonstrators})
   key = jax.random.key(c.seed + 1)
   print(f"{'player two':<18} {'payoff one':>10} {'payoff two':>10} {'tokens':>7}")
   for name, (two, two_params) in opponents.items():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from twoplayer_jax import game as game_lib
-from twoplayer_jax import games, vocab
+from twoplayer_jax import games, rollout, vocab
 
 GAME = games.make("arithmetic", num_digits=3)
 
@@ -61,3 +61,15 @@ def test_limits_fit_the_longest_question_and_answer():
     games.make("arithmetic", num_digits=9)
   with pytest.raises(KeyError, match="unknown game"):
     games.make("chess")
+
+
+def test_noisy_player_writes_one_to_n_plus_one_digits_then_ends_its_turn():
+  one = games.player("arithmetic", 1, "human", GAME)
+  noisy = games.player("arithmetic", 2, "noisy", GAME)
+  traj = rollout.play(GAME, (one, noisy), (None, None), jax.random.key(0), 256)
+  lengths = []
+  for i in range(256):
+    reply = vocab.to_bytes(np.asarray(traj.tokens[i, traj.opening_length[i]:traj.length[i]]))
+    assert reply.isdigit() and int(traj.tokens[i, traj.length[i] - 1]) == vocab.EOT
+    lengths.append(len(reply))
+  assert min(lengths) == 1 and max(lengths) == GAME.num_digits + 1

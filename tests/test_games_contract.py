@@ -47,7 +47,9 @@ def test_any_players_end_within_limits_with_finite_payoffs(game):
   """Random against random, and every scripted player in either seat against random."""
   name, g = game
   rand = random_player(g)
-  scripted = [games.player(name, p, g) for p in games.REGISTRY[name][1]]
+  entry = games.REGISTRY[name]
+  scripted = [games.player(name, seat, p, g)
+              for seat, names in ((1, entry.player_one), (2, entry.player_two)) for p in names]
   for seats in [(rand, rand)] + [(p, rand) for p in scripted] + [(rand, p) for p in scripted]:
     traj = rollout.play(g, seats, (None, None), jax.random.key(2), 64)
     assert traj.returns.shape == (64, 2)
@@ -81,3 +83,13 @@ def test_transcripts_decode_and_re_encode_exactly(game):
     tokens = np.asarray(traj.tokens[i, :int(traj.length[i])])
     np.testing.assert_array_equal(vocab.encode(vocab.decode(tokens)), tokens)
     assert isinstance(vocab.render(traj.tokens[i], traj.owner[i]), str)
+
+
+def test_registers_a_human_and_the_three_demonstrators(game):
+  name, g = game
+  entry = games.REGISTRY[name]
+  assert "human" in entry.player_one
+  assert {"expert", "average", "noisy"} <= set(entry.player_two)
+  games.player(name, 2, "average", g, error_rate=0.5)
+  with pytest.raises(KeyError, match="no scripted player"):
+    games.player(name, 2, "nobody", g)

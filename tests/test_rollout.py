@@ -9,8 +9,8 @@ from twoplayer_jax import game as game_lib
 from twoplayer_jax import games, models, players, rollout, vocab
 
 GAME = games.make("arithmetic", num_digits=3)
-ONE = games.player("arithmetic", "questioner", GAME)
-EXPERT = games.player("arithmetic", "expert", GAME)
+ONE = games.player("arithmetic", 1, "human", GAME)
+EXPERT = games.player("arithmetic", 2, "expert", GAME)
 MODEL = models.make(models.TransformerConfig(num_layers=2, d_model=32, num_heads=2, d_ff=64,
                                              max_length=GAME.max_length, scalar_head=True))
 PARAMS = MODEL.init(jax.random.key(0))
@@ -99,7 +99,7 @@ def test_play_vmaps_over_seeds():
 
 
 def test_average_player_errs_at_its_rate():
-  average = games.player("arithmetic", "average", GAME, error_rate=0.3)
+  average = games.player("arithmetic", 2, "average", GAME, error_rate=0.3)
   traj = rollout.play(GAME, (ONE, average), (None, None), jax.random.key(0), 2000)
   assert abs(float(jnp.mean(traj.returns[:, 1])) - 0.7) < 0.04
 

@@ -1,18 +1,32 @@
-"""The registry of games: configs name a game and its settings, and scripted players.
+"""The registry of games: configs name a game, its settings and its scripted players.
 
   game = games.make("arithmetic", num_digits=3)
-  expert = games.player("arithmetic", "expert", game)
+  human = games.player("arithmetic", 1, "human", game)
+  expert = games.player("arithmetic", 2, "expert", game)
+
+Every game registers scripted players for both seats: player one's include "human" (the
+default player one), player two's include the demonstrators "expert", "average" (taking
+``error_rate``) and "noisy".
 """
+
+from typing import Callable, NamedTuple
 
 from twoplayer_jax.games import arithmetic
 
-# name -> (game class, {player name: factory(game, **settings) -> Player})
+
+class Entry(NamedTuple):
+  """A registered game: its class and its scripted players, ``factory(game, **settings)``."""
+  game: type
+  player_one: dict[str, Callable]
+  player_two: dict[str, Callable]
+
+
 REGISTRY = {
-    "arithmetic": (arithmetic.Arithmetic, arithmetic.PLAYERS),
+    "arithmetic": Entry(arithmetic.Arithmetic, arithmetic.PLAYER_ONE, arithmetic.PLAYER_TWO),
 }
 
 
-def _entry(name: str):
+def _entry(name: str) -> Entry:
   if name not in REGISTRY:
     raise KeyError(f"unknown game {name!r}; registered: {sorted(REGISTRY)}")
   return REGISTRY[name]
@@ -20,13 +34,15 @@ def _entry(name: str):
 
 def make(name: str, **settings):
   """The game registered as ``name`` with the given settings."""
-  return _entry(name)[0](**settings)
+  return _entry(name).game(**settings)
 
 
-def player(name: str, player_name: str, game, **settings):
-  """Scripted player ``player_name`` of game ``name``."""
-  players = _entry(name)[1]
+def player(name: str, seat: int, player_name: str, game, **settings):
+  """Scripted player ``player_name`` of game ``name`` for ``seat`` (1 or 2)."""
+  if seat not in (1, 2):
+    raise ValueError(f"seat must be 1 or 2, got {seat!r}")
+  players = _entry(name).player_one if seat == 1 else _entry(name).player_two
   if player_name not in players:
-    raise KeyError(f"game {name!r} has no scripted player {player_name!r}; it has "
-                   f"{sorted(players)}")
+    raise KeyError(f"game {name!r} has no scripted player {player_name!r} for seat {seat}; "
+                   f"it has {sorted(players)}")
   return players[player_name](game, **settings)

@@ -108,10 +108,28 @@ def average(game: Arithmetic, error_rate: float = 0.2) -> players_lib.Player:
   return _answer_player(game, error_rate)
 
 
-def questioner(game: Arithmetic) -> players_lib.Player:
+def noisy(game: Arithmetic) -> players_lib.Player:
+  """Player two that writes 1 to ``num_digits + 1`` uniformly random digits."""
+  stop = 1.0 / (game.num_digits + 1)
+
+  def policy(carry, state, key):
+    k_stop, k_digit = jax.random.split(key)
+    ends = (state.turn_length > 0) & (
+        jax.random.bernoulli(k_stop, stop) | (state.turn_length > game.num_digits))
+    digit = text.ZERO + jax.random.randint(k_digit, (), 0, 10)
+    logp = jnp.where(ends, jnp.log(stop), jnp.log((1 - stop) / 10))
+    logp = jnp.where(state.turn_length == 0, jnp.log(0.1),
+                     jnp.where(state.turn_length > game.num_digits, 0.0, logp))
+    return jnp.where(ends, vocab.EOT, digit), logp, carry
+
+  return players_lib.scripted(policy)
+
+
+def human(game: Arithmetic) -> players_lib.Player:
   """Player one. Its question is the opening; given the move again, it ends the game."""
   del game
   return players_lib.scripted(lambda carry, state, key: (vocab.EOG, 0.0, carry))
 
 
-PLAYERS = {"questioner": questioner, "expert": expert, "average": average}
+PLAYER_ONE = {"human": human}
+PLAYER_TWO = {"expert": expert, "average": average, "noisy": noisy}
