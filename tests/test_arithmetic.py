@@ -73,3 +73,131 @@ def test_noisy_player_writes_one_to_n_plus_one_digits_then_ends_its_turn():
     assert reply.isdigit() and int(traj.tokens[i, traj.length[i] - 1]) == vocab.EOT
     lengths.append(len(reply))
   assert min(lengths) == 1 and max(lengths) == GAME.num_digits + 1
+
+
+def chain(a, b, operation):
+  """The documented Q-C-A reply, written out in Python."""
+  steps, total = [], 0
+  if operation == "add":
+    carry = 0
+    for i in range(max(len(str(a)), len(str(b)))):
+      x, y = a // 10 ** i % 10, b // 10 ** i % 10
+      steps.append(f"{x}+{y}+{carry}={x + y + carry};")
+      carry = (x + y + carry) // 10
+    return "".join(steps) + f"={a + b}"
+  for i in range(len(str(b))):
+    d = b // 10 ** i % 10 * 10 ** i
+    steps.append(f"{a}*{d}={a * d}" + (f"+{total}={total + a * d}" if i else "") + ";")
+    total += a * d
+  return "".join(steps) + f"={a * b}"
+
+
+def replies(traj):
+  return [vocab.to_bytes(np.asarray(traj.tokens[i, traj.opening_length[i]:traj.length[i]]))
+          .decode() for i in range(traj.tokens.shape[0])]
+
+
+@pytest.mark.parametrize("operation, answer_format, num_digits", [
+    ("add", "qa", 3), ("add", "qca", 5), ("mul", "qa", 2), ("mul", "qca", 3)])
+def test_expert_writes_the_exact_reply_and_is_always_right(operation, answer_format, num_digits):
+  game = games.make("arithmetic", num_digits=num_digits, operation=operation,
+                    answer_format=answer_format)
+  one, expert = (games.player("arithmetic", s, p, game) for s, p in ((1, "human"), (2, "expert")))
+  traj = rollout.play(game, (one, expert), (None, None), jax.random.key(7), 64)
+  np.testing.assert_array_equal(traj.returns, 1.0)
+  sign = {"add": "+", "mul": "*"}[operation]
+  for i, reply in enumerate(replies(traj)):
+    a, b = (int(x) for x in traj.hidden["operands"][i])
+    result = a + b if operation == "add" else a * b
+    expected = chain(a, b, operation) if answer_format == "qca" else str(result)
+    assert reply == expected, (a, b, reply)
+    if i < 2:
+      assert vocab.render(traj.tokens[i], traj.owner[i]) == (
+          f"one> {a}{sign}{b}=⟨eot⟩\ntwo> {expected}⟨eot⟩")
+
+
+def check_one_slip(a, b, operation, reply):
+  """The chain slips at exactly one step and the rest follows from it, to a wrong answer."""
+  *steps, answer = reply.split(";")
+  answer = int(answer.removeprefix("="))
+  slips, carry, total = 0, 0, 0
+  for i, step in enumerate(steps):
+    if operation == "add":
+      lhs, s = step.split("=")
+      x, y, c = (int(v) for v in lhs.split("+"))
+      assert (x, y, c) == (a // 10 ** i % 10, b // 10 ** i % 10, carry)
+      slips += int(s) != x + y + c
+      total, carry = total + int(s) % 10 * 10 ** i, int(s) // 10
+    else:
+      product, *running = step.split("=")
+      x, d = (int(v) for v in product.split("*"))
+      assert (x, d) == (a, b // 10 ** i % 10 * 10 ** i)
+      partial = int(running[0].split("+")[0])
+      slips += partial != a * d
+      if i:
+        assert running[0] == f"{partial}+{total}" and int(running[1]) == total + partial
+      total += partial
+  assert slips == 1, reply
+  assert answer == total + carry * 10 ** len(steps)
+  assert answer != (a + b if operation == "add" else a * b)
+
+
+@pytest.mark.parametrize("operation", ["add", "mul"])
+def test_average_chain_slips_once_and_the_slip_reaches_the_answer(operation):
+  game = games.make("arithmetic", num_digits=2, operation=operation, answer_format="qca")
+  one = games.player("arithmetic", 1, "human", game)
+  average = games.player("arithmetic", 2, "average", game, error_rate=1.0)
+  traj = rollout.play(game, (one, average), (None, None), jax.random.key(8), 64)
+  np.testing.assert_array_equal(traj.returns, 0.0)
+  for i, reply in enumerate(replies(traj)):
+    a, b = (int(x) for x in traj.hidden["operands"][i])
+    check_one_slip(a, b, operation, reply)
+
+
+@pytest.mark.parametrize("operation, reply, paid", [
+    ("add", "{chain}⟨eot⟩", 1.0),
+    ("add", "{r}⟨eot⟩", 1.0),                      # Q-A reply in a Q-C-A game: same payoff.
+    ("add", "1+1+0=99;junk={r}⟨eot⟩", 1.0),        # Only the answer is scored.
+    ("add", "{chain}1⟨eot⟩", 0.0),
+    ("add", "{chain}=⟨eot⟩", 0.0),                 # Nothing after the last "=".
+    ("add", "{chain}⟨eog⟩", 0.0),
+    ("add", "{r}=⟨eot⟩", 0.0),
+    ("add", "==;;⟨x9f⟩+⟨eot⟩", 0.0),
+    ("mul", "{chain}⟨eot⟩", 1.0),
+    ("mul", "{r}⟨eot⟩", 1.0),
+    ("mul", "{chain}0⟨eot⟩", 0.0),
+])
+def test_payoff_reads_only_the_answer_after_the_last_equals(operation, reply, paid):
+  game = games.make("arithmetic", num_digits=3, operation=operation, answer_format="qca")
+  state = game_lib.init(game, jax.random.key(3))
+  a, b = (int(x) for x in state.hidden["operands"])
+  step = jax.jit(game_lib.step, static_argnums=0)
+  r = a + b if operation == "add" else a * b
+  for tok in vocab.encode(reply.format(chain=chain(a, b, operation), r=r)):
+    state, _ = step(game, state, jnp.int32(tok))
+  assert bool(state.done)
+  np.testing.assert_array_equal(state.returns, [paid, paid])
+
+
+@pytest.mark.parametrize("operation, answer_format, num_digits", [
+    ("add", "qa", 1), ("add", "qca", 1), ("add", "qca", 5), ("mul", "qa", 4),
+    ("mul", "qca", 1), ("mul", "qca", 4)])
+def test_longest_reply_is_the_all_nines_one_and_fits(operation, answer_format, num_digits):
+  game = games.make("arithmetic", num_digits=num_digits, operation=operation,
+                    answer_format=answer_format, answer_slack=0)
+  nines = 10 ** num_digits - 1
+  reply = jax.jit(game.reply)(jnp.array([nines, nines]), jnp.int32(0), jnp.int32(0))
+  expected = chain(nines, nines, operation) if answer_format == "qca" else str(
+      2 * nines if operation == "add" else nines * nines)
+  assert vocab.decode(np.asarray(reply[0][:int(reply[1])])) == expected
+  assert game.max_reply_length == len(expected)
+  assert game.max_length == game.max_opening_length + len(expected) + 1
+
+
+def test_settings_are_checked():
+  with pytest.raises(ValueError, match="num_digits"):
+    games.make("arithmetic", operation="mul", num_digits=5)
+  with pytest.raises(ValueError, match="operation"):
+    games.make("arithmetic", operation="sub")
+  with pytest.raises(ValueError, match="answer_format"):
+    games.make("arithmetic", answer_format="cot")

@@ -111,3 +111,14 @@ def test_game_longer_than_the_model_context_is_named():
     players.model_player(short, GAME)
   with pytest.raises(ValueError, match="two players"):
     rollout.play(GAME, (ONE,), (None,), jax.random.key(0), 2)
+
+
+def test_groups_share_their_opening_and_differ_in_play():
+  traj = rollout.play(GAME, (ONE, MODEL_TWO), (None, PARAMS), jax.random.key(8), 12,
+                      group_size=4)
+  ops = np.asarray(traj.hidden["operands"]).reshape(3, 4, 2)
+  assert (ops == ops[:, :1]).all() and not (ops[0, 0] == ops[1, 0]).all()
+  replies = np.asarray(traj.tokens).reshape(3, 4, -1)
+  assert not (replies[0] == replies[0, :1]).all()
+  with pytest.raises(ValueError, match="group_size=5 must divide"):
+    rollout.play(GAME, (ONE, EXPERT), (None, None), jax.random.key(0), 12, group_size=5)

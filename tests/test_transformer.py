@@ -110,3 +110,15 @@ def test_token_outside_the_vocabulary_gives_nan_not_a_clamped_row(model_and_para
   tokens = jnp.array([[1, 2], [1, vocab.VOCAB_SIZE]])
   logits, _, _ = model.apply(params, tokens, jnp.array([[0, 1], [0, 1]]))
   assert bool(jnp.all(jnp.isfinite(logits[0]))) and bool(jnp.all(jnp.isnan(logits[1, 1])))
+
+
+def test_packed_segments_do_not_see_each_other(model_and_params):
+  model, params = model_and_params
+  a = jax.random.randint(jax.random.key(4), (1, 6), 0, 256)
+  b = jax.random.randint(jax.random.key(5), (1, 5), 0, 256)
+  alone_b, _, _ = model.apply(params, b, jnp.arange(5)[None])
+  packed = jnp.concatenate([a, b], 1)
+  positions = jnp.concatenate([jnp.arange(6), jnp.arange(5)])[None]
+  segments = jnp.array([[1] * 6 + [2] * 5])
+  logits, _, _ = model.apply(params, packed, positions, segments=segments)
+  np.testing.assert_allclose(logits[:, 6:], alone_b, atol=1e-5)

@@ -11,7 +11,7 @@ it returns counts only when ``state.to_move`` is its seat. ``params`` is whateve
 player needs (model parameters; ``None`` for scripted players).
 """
 
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -49,6 +49,32 @@ def scripted(policy: Callable, init_carry: Callable = lambda state: ()) -> Playe
                 jnp.float32(0.0)), carry
 
   return Player(lambda params, state, key: init_carry(state), act)
+
+
+def mixture(players: Sequence[Player], weights: Sequence[float]) -> Player:
+  """A player that is one of ``players``, drawn per game with probability ∝ ``weights``.
+
+  The players share the mixture's ``params`` (scripted players take None). Its carry is
+  ``(index, carries)``: ``index []`` int32 is the drawn player. Every
+  sub-player acts at every step so that each keeps its carry current; the drawn
+  player's move is the one played.
+  """
+  players = tuple(players)
+  logits = jnp.log(jnp.asarray(weights, jnp.float32))
+
+  def init(params, state, key):
+    k_pick, *keys = jax.random.split(key, len(players) + 1)
+    index = jax.random.categorical(k_pick, logits).astype(jnp.int32)
+    return index, tuple(p.init(params, state, k) for p, k in zip(players, keys))
+
+  def act(params, carry, state, key):
+    index, carries = carry
+    acted = [p.act(params, c, state, k)
+             for p, c, k in zip(players, carries, jax.random.split(key, len(players)))]
+    move = jax.tree.map(lambda *m: jnp.stack(m)[index], *[m for m, _ in acted])
+    return move, (index, tuple(c for _, c in acted))
+
+  return Player(init, act)
 
 
 def sample(logits: jax.Array, legal: jax.Array, key: jax.Array, temperature: float = 1.0,

@@ -2,8 +2,8 @@
 
 Chance writes each opening, the players read it (a model player in one prefill pass),
 then a ``lax.while_loop`` advances every game by one token per iteration until all
-have ended: no Python loop per token. ``start`` and ``advance`` are the two halves of
-``play``, public so that a caller can drive the games one token at a time.
+have ended: no Python loop per token. ``start``, ``advance`` and ``finish`` are the parts
+of ``play``, public so that a caller can drive the games one token at a time.
 """
 
 import functools
@@ -27,19 +27,26 @@ class Table(NamedTuple):
 
 
 def start(game: game_lib.Game, players: tuple[Player, Player], params: tuple[Any, Any],
-          key: jax.Array, batch_size: int) -> Table:
-  """Chance writes ``batch_size`` openings and both players read them."""
+          key: jax.Array, batch_size: int, group_size: int = 1) -> Table:
+  """Chance writes ``batch_size`` openings and both players read them.
+
+  Each run of ``group_size`` adjacent games shares one opening (the same chance move).
+  """
   if len(players) != 2 or len(params) != 2:
     raise ValueError(f"play takes two players and two params, got {len(players)} and "
                      f"{len(params)}")
+  if group_size < 1 or batch_size % group_size:
+    raise ValueError(f"group_size={group_size} must divide batch_size={batch_size}")
 
-  def one(key):
-    k_game, k_one, k_two = jax.random.split(key, 3)
+  def one(k_game, key):
+    k_one, k_two = jax.random.split(key)
     state = game_lib.init(game, k_game)
     carries = (players[0].init(params[0], state, k_one), players[1].init(params[1], state, k_two))
     return state, carries
 
-  state, carries = jax.vmap(one)(jax.random.split(key, batch_size))
+  k_chance, k_players = jax.random.split(key)
+  chance = jnp.repeat(jax.random.split(k_chance, batch_size // group_size), group_size, axis=0)
+  state, carries = jax.vmap(one)(chance, jax.random.split(k_players, batch_size))
   t = game.max_length
   return Table(state, carries, jnp.zeros((batch_size, t)), jnp.zeros((batch_size, t)),
                jnp.zeros((batch_size, t, 2)), state.length)
@@ -79,9 +86,26 @@ def finish(table: Table) -> game_lib.Trajectory:
                              table.opening_length, s.length, s.returns, s.hidden)
 
 
-@functools.partial(jax.jit, static_argnames=("game", "players", "batch_size"))
+@functools.partial(jax.jit, static_argnames=("game", "players", "batch_size", "group_size"))
+def run(game: game_lib.Game, players: tuple[Player, Player], params: tuple[Any, Any],
+        key: jax.Array, batch_size: int, group_size: int = 1) -> Table:
+  """``play``, returning the finished table: the trajectory's parts and the players'
+  final carries (e.g. which player of a ``players.mixture`` played each game)."""
+  k_start, k_play = jax.random.split(key)
+  table = start(game, players, params, k_start, batch_size, group_size)
+
+  def body(carry):
+    table, key = carry
+    key, sub = jax.random.split(key)
+    return advance(game, players, params, table, sub), key
+
+  table, _ = jax.lax.while_loop(lambda c: ~jnp.all(c[0].state.done), body, (table, k_play))
+  return table
+
+
+@functools.partial(jax.jit, static_argnames=("game", "players", "batch_size", "group_size"))
 def play(game: game_lib.Game, players: tuple[Player, Player], params: tuple[Any, Any],
-         key: jax.Array, batch_size: int) -> game_lib.Trajectory:
+         key: jax.Array, batch_size: int, group_size: int = 1) -> game_lib.Trajectory:
   """Plays ``batch_size`` games of ``game`` between ``players[0]`` (player one) and
   ``players[1]`` (player two).
 
@@ -91,18 +115,10 @@ def play(game: game_lib.Game, players: tuple[Player, Player], params: tuple[Any,
     params: each player's parameters (``None`` for scripted players).
     key: PRNG key; the same key plays the same games.
     batch_size: number of games (static).
+    group_size: adjacent games that share an opening (static), e.g. the continuations
+      of one prompt that GRPO compares.
 
   Returns:
     The ``Trajectory`` of the finished games, ``[batch_size, game.max_length, ...]``.
   """
-  k_start, k_play = jax.random.split(key)
-  table = start(game, players, params, k_start, batch_size)
-
-  def body(carry):
-    table, key = carry
-    key, sub = jax.random.split(key)
-    return advance(game, players, params, table, sub), key
-
-  table, _ = jax.lax.while_loop(lambda c: ~jnp.all(c[0].state.done), body,
-                                (table, k_play))
-  return finish(table)
+  return finish(run(game, players, params, key, batch_size, group_size))

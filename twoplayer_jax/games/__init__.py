@@ -12,6 +12,11 @@ default player one), player two's include the demonstrators "expert", "average" 
 from typing import Callable, NamedTuple
 
 from twoplayer_jax.games import arithmetic
+from twoplayer_jax.games import bargaining
+from twoplayer_jax.games import facts
+from twoplayer_jax.games import in_context
+from twoplayer_jax.games import red_team
+from twoplayer_jax.games import twenty_questions
 
 
 class Entry(NamedTuple):
@@ -23,6 +28,12 @@ class Entry(NamedTuple):
 
 REGISTRY = {
     "arithmetic": Entry(arithmetic.Arithmetic, arithmetic.PLAYER_ONE, arithmetic.PLAYER_TWO),
+    "facts": Entry(facts.Facts, facts.PLAYER_ONE, facts.PLAYER_TWO),
+    "in_context": Entry(in_context.InContext, in_context.PLAYER_ONE, in_context.PLAYER_TWO),
+    "bargaining": Entry(bargaining.Bargaining, bargaining.PLAYER_ONE, bargaining.PLAYER_TWO),
+    "red_team": Entry(red_team.RedTeam, red_team.PLAYER_ONE, red_team.PLAYER_TWO),
+    "twenty_questions": Entry(twenty_questions.TwentyQuestions, twenty_questions.PLAYER_ONE,
+                              twenty_questions.PLAYER_TWO),
 }
 
 

@@ -1,6 +1,6 @@
 """A decoder-only transformer behind a pure init/apply boundary, with a KV cache.
 
-Pre-norm blocks (RMSNorm, rotary positions, GELU MLP), untied output embedding and an
+Pre-norm blocks (RMSNorm, rotary positions, SiLU MLP), untied output embedding and an
 optional scalar head (a value or a reward). Parameters are float32 and carry logical
 axis names for sharding; the compute dtype is a setting. Outside ``models/`` the
 transformer is seen only through ``make(config)``:
@@ -101,7 +101,7 @@ class Block(nn.Module):
   config: TransformerConfig
 
   @nn.compact
-  def __call__(self, x, positions, kv):
+  def __call__(self, x, positions, segments, kv):
     cfg, dtype = self.config, jnp.dtype(self.config.dtype)
     h, d = cfg.num_heads, cfg.head_dim
     y = RMSNorm(dtype, name="attn_norm")(x)
@@ -117,6 +117,8 @@ class Block(nn.Module):
       kv = (keys, values)
     scores = jnp.einsum("bhqk,bhsk->bhqs", q, keys, preferred_element_type=jnp.float32)
     visible = key_pos[:, None, None, :] <= positions[:, None, :, None]
+    if segments is not None:  # Packed sequences see only their own segment.
+      visible &= segments[:, None, None, :] == segments[:, None, :, None]
     scores = jnp.where(visible, scores / jnp.sqrt(d).astype(jnp.float32), -1e30)
     attn = jax.nn.softmax(scores, axis=-1).astype(dtype)
     y = jnp.einsum("bhqs,bhsk->bhqk", attn, values)
@@ -125,7 +127,7 @@ class Block(nn.Module):
     y = RMSNorm(dtype, name="mlp_norm")(x)
     w_in = _param(self, "mlp_in", (cfg.d_model, cfg.d_ff), ("embed", "mlp"))
     w_out = _param(self, "mlp_out", (cfg.d_ff, cfg.d_model), ("mlp", "embed"))
-    y = jax.nn.gelu(y @ w_in.astype(dtype)) @ w_out.astype(dtype)
+    y = jax.nn.silu(y @ w_in.astype(dtype)) @ w_out.astype(dtype)
     return x + y, kv
 
 
@@ -133,7 +135,7 @@ class Transformer(nn.Module):
   config: TransformerConfig
 
   @nn.compact
-  def __call__(self, tokens, positions, cache):
+  def __call__(self, tokens, positions, segments, cache):
     cfg, dtype = self.config, jnp.dtype(self.config.dtype)
     embed = _param(self, "embed", (cfg.vocab_size, cfg.d_model), ("vocab", "embed"),
                    nn.initializers.normal(1.0))
@@ -142,7 +144,7 @@ class Transformer(nn.Module):
     keys, values = [], []
     for i in range(cfg.num_layers):
       kv = None if cache is None else (cache.k[i], cache.v[i])
-      x, kv = Block(cfg, name=f"block_{i}")(x, positions, kv)
+      x, kv = Block(cfg, name=f"block_{i}")(x, positions, segments, kv)
       if kv is not None:
         keys.append(kv[0])
         values.append(kv[1])
@@ -163,10 +165,11 @@ class Model(NamedTuple):
   Attributes:
     config: the configuration.
     init: ``key -> params``, a pytree of float32 arrays.
-    apply: ``(params, tokens [B, L], positions [B, L], cache=None) -> (logits [B, L, V]
-      float32, scalars [B, L] float32 or None, cache)``. With a cache, the L tokens are
-      written at their positions (contiguous in each row) and attend to everything
-      before them in the cache; without, attention is causal by position.
+    apply: ``(params, tokens [B, L], positions [B, L], cache=None, segments=None) ->
+      (logits [B, L, V] float32, scalars [B, L] float32 or None, cache)``. With a cache,
+      the L tokens are written at their positions (contiguous in each row) and attend to
+      everything before them in the cache; without, attention is causal by position,
+      and with ``segments [B, L]`` (packed sequences) only within a segment.
     init_cache: ``batch -> Cache`` of zeros.
     logical_axes: ``() -> `` pytree of ``PartitionSpec`` of logical axis names,
       matching ``params``.
@@ -184,9 +187,9 @@ def make(config: TransformerConfig) -> Model:
   dummy = jnp.zeros((1, 1), jnp.int32)
 
   def init(key):
-    return nn.unbox(module.init(key, dummy, dummy, None))["params"]
+    return nn.unbox(module.init(key, dummy, dummy, None, None))["params"]
 
-  def apply(params, tokens, positions, cache=None):
+  def apply(params, tokens, positions, cache=None, segments=None):
     tokens, positions = jnp.asarray(tokens), jnp.asarray(positions)
     if tokens.ndim != 2 or positions.shape != tokens.shape:
       raise ValueError(f"tokens {tokens.shape} and positions {positions.shape} must both be "
@@ -196,9 +199,12 @@ def make(config: TransformerConfig) -> Model:
     if tokens.shape[1] > config.max_length:
       raise ValueError(f"{tokens.shape[1]} tokens exceed the model's max_length "
                        f"{config.max_length}")
+    if segments is not None and (cache is not None or segments.shape != tokens.shape):
+      raise ValueError(f"segments {segments.shape} must match tokens {tokens.shape}, and "
+                       "packed sequences are read without a cache")
     if cache is not None and cache.k[0].shape[0] != tokens.shape[0]:
       raise ValueError(f"cache holds {cache.k[0].shape[0]} sequences, tokens {tokens.shape[0]}")
-    return module.apply({"params": params}, tokens, positions, cache)
+    return module.apply({"params": params}, tokens, positions, segments, cache)
 
   def init_cache(batch: int) -> Cache:
     shape = (batch, config.num_heads, config.max_length, config.head_dim)
@@ -206,7 +212,7 @@ def make(config: TransformerConfig) -> Model:
     return Cache(zeros, zeros)
 
   def logical_axes():
-    boxed = jax.eval_shape(module.init, jax.random.key(0), dummy, dummy, None)
+    boxed = jax.eval_shape(module.init, jax.random.key(0), dummy, dummy, None, None)
     return nn.get_partition_spec(boxed)["params"]
 
   return Model(config, init, apply, init_cache, logical_axes)

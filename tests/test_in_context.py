@@ -1,0 +1,114 @@
+"""The in-context game: its text, payoff, demonstrators and held-out tasks."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from twoplayer_jax import game as game_lib
+from twoplayer_jax import games, rollout, vocab
+
+GAME = games.make("in_context", num_tasks=4, num_examples=3)
+
+
+def letters(rule, word):
+  return "".join(chr(ord("a") + int(rule[int(x)])) for x in word)
+
+
+def openings(game, n, seed=0):
+  return jax.jit(jax.vmap(lambda k: game_lib.init(game, k)))(
+      jax.random.split(jax.random.key(seed), n))
+
+
+def test_opening_is_exactly_the_examples_and_the_query():
+  """The opening shows the rule only through its examples: the query's answer is not in it."""
+  state = openings(GAME, 32)
+  identity = np.arange(GAME.num_letters)
+  for i in range(32):
+    rule, query = np.asarray(state.hidden["rule"][i]), np.asarray(state.hidden["query"][i])
+    n = int(state.length[i])
+    text = vocab.decode(np.asarray(state.tokens[i, :n]))
+    assert text.startswith("⟨bos⟩") and text.endswith(f"{letters(identity, query)}>⟨eot⟩\n")
+    pairs = text.removeprefix("⟨bos⟩").removesuffix("⟨eot⟩\n").split(";")
+    assert len(pairs) == GAME.num_examples + 1
+    for pair in pairs[:-1]:
+      word, out = pair.split(">")
+      assert len(word) == GAME.word_length and out == letters(rule, [ord(c) - 97 for c in word])
+    assert n == GAME.max_opening_length
+    np.testing.assert_array_equal(state.owner[i, :n], [0] + [1] * (n - 1))
+
+
+def test_rules_are_substitutions_and_split_the_family_into_disjoint_halves():
+  game = games.make("in_context")
+  half = game.family_size // 2
+  tasks = jnp.arange(half)
+  train = np.asarray(jax.jit(jax.vmap(game.task_index))(tasks))
+  held_out = np.asarray(jax.jit(jax.vmap(lambda t: game.task_index(t, True)))(tasks))
+  assert not set(train) & set(held_out)
+  assert sorted(np.concatenate([train, held_out])) == list(range(game.family_size))
+  rules = np.asarray(jax.jit(jax.vmap(game.rule))(jnp.arange(game.family_size)))
+  assert (np.sort(rules, axis=1) == np.arange(game.num_letters)).all()
+  assert len(np.unique(rules, axis=0)) == game.family_size
+  # Evaluation games draw held-out tasks only; training pools are nested and their size.
+  evals = openings(games.make("in_context", split="eval", num_tasks=64), 256)
+  assert set(np.asarray(evals.hidden["task"])) <= set(held_out)
+  assert len(set(np.asarray(evals.hidden["task"]))) > 200
+  for num_tasks in (4, 64):
+    drawn = set(np.asarray(openings(games.make("in_context", num_tasks=num_tasks), 512)
+                           .hidden["task"]))
+    assert drawn == set(train[:num_tasks])
+  unlimited = set(np.asarray(openings(game, 256).hidden["task"]))
+  assert unlimited <= set(train) and len(unlimited) > 200
+
+
+def test_expert_answers_every_query_and_average_slips_one_letter():
+  one = games.player("in_context", 1, "human", GAME)
+  expert = games.player("in_context", 2, "expert", GAME)
+  average = games.player("in_context", 2, "average", GAME, error_rate=1.0)
+  for player, paid in ((expert, 1.0), (average, 0.0)):
+    traj = rollout.play(GAME, (one, player), (None, None), jax.random.key(1), 64)
+    np.testing.assert_array_equal(traj.returns, paid)
+    for i in range(64):
+      rule, query = traj.hidden["rule"][i], traj.hidden["query"][i]
+      reply = vocab.decode(np.asarray(traj.tokens[i, traj.opening_length[i]:traj.length[i]]))
+      right = letters(rule, query)
+      assert reply.endswith("⟨eot⟩\n") and len(reply) == len(right) + len("⟨eot⟩\n")
+      differ = sum(x != y for x, y in zip(reply, right))
+      assert differ == (0 if paid else 1), (reply, right)
+      assert set(reply[:len(right)]) <= set("abcdefgh")
+
+
+@pytest.mark.parametrize("reply, done, paid", [
+    ("{a}⟨eot⟩", True, 1.0),
+    ("{a}⟨eog⟩", True, 0.0),
+    ("{a}a⟨eot⟩", True, 0.0),
+    ("{A}⟨eot⟩", True, 0.0),
+    ("{a}", False, 0.0),
+    ("⟨eot⟩", True, 0.0),
+    ("⟨xff⟩>;⟨eot⟩", True, 0.0),
+    ("z" * 30, True, 0.0),           # Cut off by the length limit.
+])
+def test_payoff_on_hand_written_answers(reply, done, paid):
+  state = game_lib.init(GAME, jax.random.key(5))
+  answer = letters(state.hidden["rule"], state.hidden["query"])
+  step = jax.jit(game_lib.step, static_argnums=0)
+  for tok in vocab.encode(reply.format(a=answer, A=answer.upper())):
+    state, _ = step(GAME, state, jnp.int32(tok))
+  assert bool(state.done) == done
+  np.testing.assert_array_equal(state.returns, [paid, paid])
+
+
+def test_without_examples_the_opening_is_the_query_alone():
+  game = games.make("in_context", num_examples=0, word_length=2, num_letters=4)
+  state = game_lib.init(game, jax.random.key(0))
+  query = letters(np.arange(4), state.hidden["query"])
+  assert vocab.decode(np.asarray(state.tokens[:int(state.length)])) == f"⟨bos⟩{query}>⟨eot⟩\n"
+
+
+def test_settings_are_checked():
+  with pytest.raises(ValueError, match="num_tasks"):
+    games.make("in_context", num_letters=4, num_tasks=13)  # 4! / 2 = 12 training tasks.
+  with pytest.raises(ValueError, match="split"):
+    games.make("in_context", split="test")
+  with pytest.raises(ValueError, match="num_letters"):
+    games.make("in_context", num_letters=9)

@@ -1,0 +1,161 @@
+"""Update steps and the RL iteration: learning on the arithmetic game, on CPU.
+
+Single-digit sums keep these learning tests to seconds; seeds are fixed and the margins
+are a fraction of the gains measured with them.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from twoplayer_jax import game as game_lib
+from twoplayer_jax import games, models, objectives, players, rollout, train
+
+GAME = games.make("arithmetic", num_digits=1)
+HUMAN = games.player("arithmetic", 1, "human", GAME)
+EXPERT = games.player("arithmetic", 2, "expert", GAME)
+AVERAGE = games.player("arithmetic", 2, "average", GAME, error_rate=0.5)
+MODEL = models.make(models.TransformerConfig(num_layers=2, d_model=64, num_heads=4, d_ff=256,
+                                             max_length=GAME.max_length, scalar_head=True))
+
+
+@jax.jit
+def expert_batch(key):
+  traj = rollout.play(GAME, (HUMAN, EXPERT), (None, None), key, 64)
+  return {"tokens": traj.tokens,
+          "weights": objectives.imitation_weights(traj.tokens, traj.owner, traj.length, 2)}
+
+
+def payoff(params, temperature=1.0, games_=1024):
+  two = players.model_player(MODEL, GAME, temperature)
+  traj = rollout.play(GAME, (HUMAN, two), (None, params), jax.random.key(99), games_)
+  return float(jnp.mean(traj.returns[:, 1]))
+
+
+def sft(steps, seed=0):
+  tx = train.optimizer(3e-3, 300, warmup_steps=30)
+  update = train.jit_update(train.imitation_step(MODEL, tx))
+  state = train.create(MODEL.init(jax.random.key(seed)), tx, jax.random.key(1))
+  for i in range(steps):
+    state, metrics = update(state, expert_batch(jax.random.key(100 + i)))
+  return state, metrics
+
+
+@pytest.fixture(scope="module")
+def weak_policy():
+  """Cloned from 50 batches of expert play: right about a quarter of the time."""
+  return sft(50)[0].params
+
+
+def test_sft_on_expert_demonstrations_reaches_high_accuracy():
+  state, metrics = sft(200)
+  assert int(state.step) == 200
+  assert float(metrics["accuracy"]) > 0.95
+  assert payoff(state.params, temperature=0.0) > 0.9
+
+
+def test_rl_from_a_weak_policy_raises_the_payoff(weak_policy):
+  before = payoff(weak_policy)
+  tx = train.optimizer(1e-3, 1000)
+  settings = train.RLSettings(algorithm="grpo", num_openings=16, group_size=8, epochs=2,
+                              minibatches=2)
+  iteration = jax.jit(train.make_iteration(GAME, MODEL, tx, HUMAN, settings),
+                      donate_argnums=0)
+  state = train.create(jax.tree.map(jnp.copy, weak_policy), tx, jax.random.key(2))
+  for _ in range(60):
+    state, metrics = iteration(state, train.Params())
+  assert int(state.step) == 60 * 4
+  assert payoff(state.params) > before + 0.1, (before, payoff(state.params))
+
+
+def test_rl_iteration_vmaps_over_seeds(weak_policy):
+  tx = train.optimizer(1e-3, 100)
+  settings = train.RLSettings(algorithm="ppo", num_openings=2, group_size=4, minibatches=2,
+                              kl_coef=0.1)
+  iteration = train.make_iteration(GAME, MODEL, tx, HUMAN, settings)
+  fixed = train.Params(reference=weak_policy)
+  states = jax.vmap(lambda k: train.create(weak_policy, tx, k))(
+      jax.random.split(jax.random.key(3), 3))
+  batched, metrics = jax.jit(jax.vmap(iteration, in_axes=(0, None)))(states, fixed)
+  one, one_metrics = jax.jit(iteration)(jax.tree.map(lambda x: x[1], states), fixed)
+  # Batched and single reductions round differently; Adam's first step amplifies it.
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a[1], b, atol=1e-4),
+               batched.params, one.params)
+  np.testing.assert_allclose(metrics["loss"][1], one_metrics["loss"], atol=1e-5)
+  assert float(metrics["kl_to_reference"][1]) == pytest.approx(0.0, abs=1e-5)
+
+
+def test_reward_model_learns_player_ones_preferences():
+  """Pairs of an expert and an average answer to one question, the right one preferred."""
+  rm = MODEL
+  tx = train.optimizer(3e-3, 300, warmup_steps=30)
+  update = train.jit_update(train.reward_model_step(rm, tx))
+
+  @jax.jit
+  def pairs(key):
+    k_chance, k_play = jax.random.split(key)
+    right = rollout.play(GAME, (HUMAN, EXPERT), (None, None), k_chance, 64)
+    other = rollout.play(GAME, (HUMAN, AVERAGE), (None, None), k_chance, 64)
+    wrong = other.returns[:, 1] < 1  # Same questions (same key): keep the wrong answers.
+    return {"chosen": right.tokens, "chosen_length": right.length, "rejected": other.tokens,
+            "rejected_length": other.length, "keep": wrong}
+
+  state = train.create(rm.init(jax.random.key(4)), tx, jax.random.key(5))
+  for i in range(300):
+    state, metrics = update(state, pairs(jax.random.key(200 + i)))
+  held_out = pairs(jax.random.key(7))
+  _, scalars_c, _ = rm.apply(state.params, held_out["chosen"],
+                             train.steps.positions_of(held_out["chosen"]))
+  _, scalars_r, _ = rm.apply(state.params, held_out["rejected"],
+                             train.steps.positions_of(held_out["rejected"]))
+  margin = (objectives.final_scores(scalars_c, held_out["chosen_length"])
+            - objectives.final_scores(scalars_r, held_out["rejected_length"]))
+  assert float(jnp.mean(margin[held_out["keep"]] > 0)) > 0.85
+
+
+def test_dpo_step_raises_the_chosen_relative_to_the_rejected(weak_policy):
+  traj = rollout.play(GAME, (HUMAN, players.model_player(MODEL, GAME)), (None, weak_policy),
+                      jax.random.key(8), 16, group_size=2)
+  mask = (game_lib.role_mask(traj.owner, 2) & traj.played).astype(jnp.float32)
+  batch = {"chosen": traj.tokens[0::2], "rejected": traj.tokens[1::2],
+           "chosen_mask": mask[0::2], "rejected_mask": mask[1::2]}
+  batch = train.with_reference(MODEL, weak_policy, batch)
+  tx = train.optimizer(1e-3, 10)
+  update = jax.jit(train.preference_step(MODEL, tx, beta=0.1))
+  state, metrics = update(train.create(weak_policy, tx, jax.random.key(0)), batch)
+  after = train.with_reference(MODEL, state.params, batch)
+  gain = ((after["ref_chosen"] - batch["ref_chosen"])
+          - (after["ref_rejected"] - batch["ref_rejected"]))
+  assert float(jnp.mean(gain)) > 0
+  assert float(metrics["loss"]) == pytest.approx(np.log(2), abs=1e-4)  # At the reference.
+
+
+def test_update_donates_the_old_state():
+  tx = train.optimizer(1e-3, 10)
+  update = train.jit_update(train.imitation_step(MODEL, tx))
+  state = train.create(MODEL.init(jax.random.key(0)), tx, jax.random.key(1))
+  old_embed = state.params["embed"]
+  state, _ = update(state, expert_batch(jax.random.key(0)))
+  assert old_embed.is_deleted()
+
+
+def test_bad_settings_and_batches_are_named():
+  with pytest.raises(ValueError, match="no tokens of role 1"):
+    traj = rollout.play(GAME, (HUMAN, EXPERT), (None, None), jax.random.key(0), 4)
+    owner = np.where(np.asarray(traj.owner) == 1, 2, traj.owner)
+    train.imitation_batch(traj.tokens, owner, traj.length, 1)
+  with pytest.raises(ValueError, match="minibatches=3 must divide"):
+    train.RLSettings(num_openings=4, group_size=4, minibatches=3)
+  with pytest.raises(ValueError, match="group_size must be >= 2"):
+    train.RLSettings(algorithm="rloo", group_size=1)
+  with pytest.raises(ValueError, match="algorithm"):
+    train.RLSettings(algorithm="a2c")
+  no_head = models.make(models.TransformerConfig(num_layers=1, d_model=32, num_heads=2,
+                                                 d_ff=64, max_length=GAME.max_length))
+  with pytest.raises(ValueError, match="value head"):
+    train.make_iteration(GAME, no_head, train.optimizer(1e-3, 10), HUMAN,
+                         train.RLSettings(algorithm="ppo"))
+  with pytest.raises(ValueError, match="needs a reward_model"):
+    train.make_iteration(GAME, MODEL, train.optimizer(1e-3, 10), HUMAN,
+                         train.RLSettings(reward_source="model"))

@@ -1,0 +1,209 @@
+"""In-context learning: player one shows examples of a hidden rule, player two applies it.
+
+Text (one line per turn, as ``vocab.render`` shows it), with 3 examples::
+
+  one> cab>hfd;eed>ccg;bad>fhg;ace>⟨eot⟩
+  two> hgc⟨eot⟩
+
+The rule is a substitution over the first ``num_letters`` letters of the alphabet (a
+permutation: each letter is always written as the same other or same letter). Player
+one writes ``num_examples`` pairs ``input>output;`` of uniformly random words of
+``word_length`` letters, then a query word and ``>``; player two answers with the
+query's substitution. Chance writes player one's examples and query as the opening
+(player one is the fixed "human" setting the task), so player two moves first in play;
+the game ends when player two ends its turn, writes end-of-game or fills the transcript.
+
+Payoff: (1, 1) when player two's turn is exactly the substituted query followed by
+end-of-turn, else (0, 0). Cooperative. Hidden from player two: the rule (it must infer
+it from the examples; query letters that no example shows can only be known from the
+rules seen in training).
+
+Tasks: the family holds all ``num_letters!`` substitutions. A fixed bijection of the
+family (an affine map modulo its size, set by ``task_seed``) splits it in two halves:
+training task j is the family's rule ``scramble(2 j)`` and held-out task j is
+``scramble(2 j + 1)``, so no evaluation task is ever a training task.
+``split="train"`` draws among the first ``num_tasks`` training tasks (all of them when
+``num_tasks`` is 0: unlimited), so smaller pools are nested in larger ones;
+``split="eval"`` draws among all held-out tasks.
+"""
+
+import dataclasses
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from twoplayer_jax import game as game_lib
+from twoplayer_jax import players as players_lib
+from twoplayer_jax import vocab
+from twoplayer_jax.games import text
+
+LETTER_A = ord("a")
+MAX_LETTERS = 8  # 8! squared stays within int32 for the scramble's product.
+
+
+def _coprime_step(family_size: int, num_letters: int) -> int:
+  """A prime near the golden fraction of the family, which spreads consecutive tasks
+  across it; primes above ``num_letters`` do not divide ``num_letters!``."""
+  p = max(int(0.618 * family_size), num_letters + 1)
+  while any(p % q == 0 for q in range(2, math.isqrt(p) + 1)):
+    p += 1
+  return p
+
+
+@dataclasses.dataclass(frozen=True)
+class InContext(game_lib.Game):
+  """Infer a letter substitution from examples.
+
+  Attributes:
+    num_tasks: distinct training tasks drawn from (e.g. 4, 64, 4096); 0 for all of the
+      training half of the family (unlimited). At most ``num_letters! // 2``.
+    split: "train" (training tasks) or "eval" (held-out tasks, disjoint from them).
+    num_examples: example pairs k before the query (0 allowed).
+    word_length: letters per word.
+    num_letters: alphabet size, 2 to 8.
+    task_seed: chooses the bijection that orders and splits the family.
+    answer_slack: tokens player two may write beyond the answer.
+  """
+  num_tasks: int = 0
+  split: str = "train"
+  num_examples: int = 4
+  word_length: int = 3
+  num_letters: int = 8
+  task_seed: int = 0
+  answer_slack: int = 2
+
+  def __post_init__(self):
+    if not 2 <= self.num_letters <= MAX_LETTERS:
+      raise ValueError(f"num_letters must be in [2, {MAX_LETTERS}], got {self.num_letters}")
+    if not 0 <= self.num_tasks <= self.family_size // 2:
+      raise ValueError(f"num_tasks must be in [0, {self.family_size // 2}] (half of the "
+                       f"{self.family_size} substitutions), got {self.num_tasks}")
+    if self.split not in ("train", "eval"):
+      raise ValueError(f"split must be 'train' or 'eval', got {self.split!r}")
+    if self.num_examples < 0 or self.word_length < 1:
+      raise ValueError(f"need num_examples >= 0 and word_length >= 1, got "
+                       f"{self.num_examples} and {self.word_length}")
+
+  @property
+  def family_size(self) -> int:
+    return math.factorial(self.num_letters)
+
+  @property
+  def max_opening_length(self) -> int:
+    return 1 + self.num_examples * (2 * self.word_length + 2) + self.word_length + 2
+
+  @property
+  def max_length(self) -> int:
+    return self.max_opening_length + self.word_length + 1 + self.answer_slack
+
+  @property
+  def max_turns(self) -> int:
+    return 2
+
+  def task_index(self, task: jax.Array, held_out: bool | jax.Array = False) -> jax.Array:
+    """``[]`` family index of training (or held-out) task number ``task``."""
+    f = self.family_size
+    step = _coprime_step(f, self.num_letters)
+    x = 2 * jnp.asarray(task, jnp.int32) + jnp.asarray(held_out, jnp.int32)
+    offset = int(np.random.default_rng(self.task_seed).integers(f))
+    return (step * x + offset) % f
+
+  def rule(self, index: jax.Array) -> jax.Array:
+    """``[num_letters]`` int32 substitution of family index ``index`` (its Lehmer code):
+    letter i is written as letter ``rule[i]``."""
+    m, free, out = self.num_letters, jnp.ones(self.num_letters, bool), []
+    for i in range(m):
+      digit = index // math.factorial(m - 1 - i) % (m - i)
+      rank = jnp.cumsum(free) - 1
+      choice = jnp.argmax(free & (rank == digit)).astype(jnp.int32)
+      free = free.at[choice].set(False)
+      out.append(choice)
+    return jnp.stack(out)
+
+  def opening(self, key: jax.Array) -> game_lib.GameState:
+    k_task, k_words = jax.random.split(key)
+    held_out = self.split == "eval"
+    pool = self.num_tasks if self.num_tasks and not held_out else self.family_size // 2
+    index = self.task_index(jax.random.randint(k_task, (), 0, pool), held_out)
+    rule = self.rule(index)
+    k, n = self.num_examples, self.word_length
+    words = jax.random.randint(k_words, (k + 1, n), 0, self.num_letters, jnp.int32)
+    examples = jnp.concatenate([
+        LETTER_A + words[:k], jnp.full((k, 1), ord(">")), LETTER_A + rule[words[:k]],
+        jnp.full((k, 1), ord(";"))], axis=1).reshape(-1)
+    tokens = jnp.concatenate([jnp.array([vocab.BOS]), examples, LETTER_A + words[k],
+                              jnp.array([ord(">"), vocab.EOT])]).astype(jnp.int32)
+    owner = jnp.where(jnp.arange(tokens.shape[0]) == 0, game_lib.CHANCE, game_lib.ONE)
+    length = jnp.int32(tokens.shape[0])
+    return game_lib.new_state(self, tokens, owner, length, to_move=game_lib.TWO, turn=1,
+                              hidden={"task": index, "rule": rule, "query": words[k],
+                                      "opening_length": length})
+
+  def answer(self, hidden) -> tuple[jax.Array, jax.Array]:
+    """The substituted query as a piece of text."""
+    return LETTER_A + hidden["rule"][hidden["query"]], jnp.int32(self.word_length)
+
+  def payoff(self, state: game_lib.GameState) -> jax.Array:
+    start = state.hidden["opening_length"]
+    answer = text.concat(self.answer(state.hidden), text.token(vocab.EOT))
+    correct = text.matches(state.tokens, start, answer) & (state.length >= start + answer[1])
+    return jnp.where(correct, 1.0, 0.0) * jnp.ones(2)
+
+
+def _answer_player(game: InContext, error_rate: float) -> players_lib.Player:
+  """Player two that reads the rule from the hidden information (an oracle), and
+  answers wrongly with probability ``error_rate``: one uniform letter of the answer
+  is replaced by a uniform other letter. The choice is made at the first token of the
+  turn and kept in the carry; that token's log-probability is the whole answer's."""
+  n, m = game.word_length, game.num_letters
+
+  def policy(planned, state, key):
+    k_err, k_pos, k_shift = jax.random.split(key, 3)
+    wrong = jax.random.bernoulli(k_err, error_rate)
+    slip = jnp.stack([jax.random.randint(k_pos, (), 0, n),
+                      jnp.where(wrong, jax.random.randint(k_shift, (), 1, m), 0)])
+    logp = jnp.log(jnp.where(wrong, error_rate / (n * (m - 1)), 1 - error_rate))
+    first = state.turn_length == 0
+    planned = jnp.where(first, slip, planned)
+    letters, length = game.answer(state.hidden)
+    letters = letters.at[planned[0]].set(
+        LETTER_A + (letters[planned[0]] - LETTER_A + planned[1]) % m)
+    token = text.spell((letters, length), state.turn_length)
+    return token, jnp.where(first, logp, 0.0), planned
+
+  return players_lib.scripted(policy, init_carry=lambda state: jnp.zeros(2, jnp.int32))
+
+
+def expert(game: InContext) -> players_lib.Player:
+  """The oracle demonstrator: player two that always answers with the hidden rule."""
+  return _answer_player(game, 0.0)
+
+
+def average(game: InContext, error_rate: float = 0.2) -> players_lib.Player:
+  """Player two that answers wrongly with probability ``error_rate``."""
+  return _answer_player(game, error_rate)
+
+
+def noisy(game: InContext) -> players_lib.Player:
+  """Player two that writes ``word_length`` uniformly random letters of the alphabet."""
+  m = game.num_letters
+
+  def policy(carry, state, key):
+    letter = LETTER_A + jax.random.randint(key, (), 0, m)
+    ends = state.turn_length >= game.word_length
+    return jnp.where(ends, vocab.EOT, letter), jnp.where(ends, 0.0, -jnp.log(m)), carry
+
+  return players_lib.scripted(policy)
+
+
+def human(game: InContext) -> players_lib.Player:
+  """Player one. Its examples and query are the opening; given the move again, it ends
+  the game."""
+  del game
+  return players_lib.scripted(lambda carry, state, key: (vocab.EOG, 0.0, carry))
+
+
+PLAYER_ONE = {"human": human}
+PLAYER_TWO = {"expert": expert, "average": average, "noisy": noisy}
