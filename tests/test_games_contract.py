@@ -44,15 +44,24 @@ def test_opening_is_consistent_and_jits(game):
 
 
 def test_any_players_end_within_limits_with_finite_payoffs(game):
-  """Random against random, and every scripted player in either seat against random."""
+  """Random against random, and every scripted player in either seat against random.
+
+  The scripted players sit in one ``players.mixture`` per seat, one drawn per game: one
+  compile per seat, however many scripted players the game has.
+  """
   name, g = game
   rand = random_player(g)
   entry = games.REGISTRY[name]
   scripted = [games.player(name, seat, p, g)
               for seat, names in ((1, entry.player_one), (2, entry.player_two)) for p in names]
-  for seats in [(rand, rand)] + [(p, rand) for p in scripted] + [(rand, p) for p in scripted]:
-    traj = rollout.play(g, seats, (None, None), jax.random.key(2), 64)
-    assert traj.returns.shape == (64, 2)
+  anyone = players.mixture(scripted, [1.0] * len(scripted))
+  for seat, seats in ((0, (rand, rand)), (1, (anyone, rand)), (2, (rand, anyone))):
+    table = rollout.run(g, seats, (None, None), jax.random.key(2), 96)
+    traj = rollout.finish(table)
+    if seat:
+      drawn = np.unique(np.asarray(table.carries[seat - 1][0]))
+      np.testing.assert_array_equal(drawn, np.arange(len(scripted)))
+    assert traj.returns.shape == (96, 2)
     assert bool(jnp.all(jnp.isfinite(traj.returns)))
     assert bool(jnp.all(traj.length <= g.max_length))
     np.testing.assert_allclose(traj.reward.sum(1), traj.returns, atol=1e-5)

@@ -3,7 +3,8 @@ imitation (pre-training, SFT), reward modelling and preference learning (DPO, IP
 
 Each factory binds the static parts (model, optimiser, settings) and returns a pure
 function: jit it with ``donate_argnums=0`` (``jit_update``), or call it inside your own
-``pmap``, ``shard_map`` or ``vmap``. Batches are dicts of ``[B, T]`` arrays.
+``pmap``, ``shard_map`` or ``vmap`` (with ``axis_name`` to average gradients over the
+devices). Batches are dicts of ``[B, T]`` arrays.
 """
 
 from typing import Callable
@@ -41,9 +42,29 @@ def sequence_logprobs(model: Model, params, tokens: jax.Array, mask: jax.Array) 
   return objectives.sequence_sum(objectives.token_logprobs(logits, tokens), mask)
 
 
-def _update(loss_fn, tx):
+def _update(loss_fn, tx, axis_name: str | None = None):
+  """The update step of ``loss_fn``.
+
+  With ``axis_name`` (inside ``pmap`` or ``shard_map``, the state replicated and the
+  batch split over that axis), gradients and float metrics are averaged over the axis and
+  integer metrics (counts) summed, so every device applies the same update. The averaged
+  gradient is the gradient of the mean of per-device losses: it equals the whole batch's
+  gradient when every device's share carries equal loss weight (e.g. the same number of
+  learned tokens).
+  """
   def update(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
-    grads, metrics = jax.grad(loss_fn, has_aux=True)(state.params, batch)
+    params = state.params
+    if axis_name is not None:
+      # Differentiate per-device copies: shard_map already sums the gradient of a
+      # replicated input over the axis and pmap does not; per-device gradients average
+      # the same way under both.
+      params = jax.lax.pcast(params, axis_name, to="varying")
+    grads, metrics = jax.grad(loss_fn, has_aux=True)(params, batch)
+    if axis_name is not None:
+      grads = jax.lax.pmean(grads, axis_name)
+      metrics = jax.tree.map(lambda m: (jax.lax.psum(m, axis_name)
+                                        if jnp.issubdtype(m.dtype, jnp.integer)
+                                        else jax.lax.pmean(m, axis_name)), metrics)
     metrics["grad_norm"] = optax.global_norm(grads)
     return apply_gradients(state, grads, tx), metrics
   return update
@@ -62,26 +83,28 @@ def imitation_batch(tokens, owner, length, role: int | tuple[int, ...]) -> dict:
   return {"tokens": tokens, "weights": weights}
 
 
-def imitation_step(model: Model, tx: optax.GradientTransformation) -> Update:
+def imitation_step(model: Model, tx: optax.GradientTransformation,
+                   axis_name: str | None = None) -> Update:
   """Behaviour cloning. ``batch``: ``tokens [B, T]`` and ``weights [B, T]`` (see
   ``objectives.imitation_weights``), optionally ``positions`` and ``segments`` of packed
-  text."""
+  text. ``axis_name``: the device axis to average gradients over (see ``_update``)."""
 
   def loss_fn(params, batch):
     logits, _ = forward(model, params, batch["tokens"], batch.get("positions"),
                         batch.get("segments"))
     return objectives.imitation_loss(logits, batch["tokens"], batch["weights"])
 
-  return _update(loss_fn, tx)
+  return _update(loss_fn, tx, axis_name)
 
 
 def reward_model_step(model: Model, tx: optax.GradientTransformation,
-                      loss: str = "bradley_terry") -> Update:
+                      loss: str = "bradley_terry", axis_name: str | None = None) -> Update:
   """Reward modelling with a scalar-head model.
 
   ``loss="bradley_terry"``: ``batch`` holds pairs ``chosen``, ``rejected`` ``[B, T]`` and
   their ``chosen_length``, ``rejected_length`` ``[B]``. ``loss="regression"``: ``tokens
-  [B, T]``, ``length [B]`` and the observed ``payoff [B]``.
+  [B, T]``, ``length [B]`` and the observed ``payoff [B]``. ``axis_name``: the device axis
+  to average gradients over (see ``_update``).
   """
   if not model.config.scalar_head:
     raise ValueError("a reward model needs TransformerConfig(scalar_head=True)")
@@ -101,7 +124,7 @@ def reward_model_step(model: Model, tx: optax.GradientTransformation,
     chosen, rejected = jnp.split(score(params, both, lengths), 2)
     return objectives.bradley_terry_loss(chosen, rejected)
 
-  return _update(loss_fn, tx)
+  return _update(loss_fn, tx, axis_name)
 
 
 def with_reference(model: Model, ref_params, batch: dict) -> dict:
@@ -115,10 +138,11 @@ def with_reference(model: Model, ref_params, batch: dict) -> dict:
 
 
 def preference_step(model: Model, tx: optax.GradientTransformation, beta: float = 0.1,
-                    kind: str = "dpo") -> Update:
+                    kind: str = "dpo", axis_name: str | None = None) -> Update:
   """DPO or IPO. ``batch``: ``chosen``, ``rejected`` ``[B, T]``, the learner's tokens of
   each as ``chosen_mask``, ``rejected_mask`` ``[B, T]``, and ``ref_chosen``,
-  ``ref_rejected`` ``[B]`` from ``with_reference``."""
+  ``ref_rejected`` ``[B]`` from ``with_reference``. ``axis_name``: the device axis to
+  average gradients over (see ``_update``)."""
 
   def loss_fn(params, batch):
     chosen = sequence_logprobs(model, params, batch["chosen"], batch["chosen_mask"])
@@ -126,7 +150,7 @@ def preference_step(model: Model, tx: optax.GradientTransformation, beta: float 
     return objectives.preference_loss(chosen, rejected, batch["ref_chosen"],
                                       batch["ref_rejected"], beta, kind)
 
-  return _update(loss_fn, tx)
+  return _update(loss_fn, tx, axis_name)
 
 
 def jit_update(update: Update) -> Update:

@@ -1,0 +1,77 @@
+"""What every experiment's ``main`` shares: flags, multi-host start-up and the workdir.
+
+  python -m experiments.NAME --config configs/NAME.py[:variant] --workdir DIR \\
+      [--config.FIELD=VALUE ...] [--coordinator_address HOST:PORT --num_processes N
+      --process_id I]
+
+On a TPU VM pod or under SLURM, every host runs the same command and
+``jax.distributed.initialize()`` finds its peers by itself; elsewhere the three
+multi-host flags (or the JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, JAX_PROCESS_ID
+environment variables) name them.
+"""
+
+import json
+import os
+
+from absl import flags
+from absl import logging
+import jax
+from ml_collections import config_flags
+
+CONFIG = config_flags.DEFINE_config_file("config", None, "Config module and variant.",
+                                         lock_config=True)
+WORKDIR = flags.DEFINE_string("workdir", None, "Directory of the run: config, checkpoints, "
+                              "metrics. Running again in it resumes.")
+COORDINATOR = flags.DEFINE_string("coordinator_address", os.environ.get("JAX_COORDINATOR_ADDRESS"),
+                                  "host:port of process 0, for a multi-process run.")
+NUM_PROCESSES = flags.DEFINE_integer("num_processes", int(os.environ.get("JAX_NUM_PROCESSES", 1)),
+                                     "Processes of a multi-process run.")
+PROCESS_ID = flags.DEFINE_integer("process_id", int(os.environ.get("JAX_PROCESS_ID", 0)),
+                                  "This process's index in a multi-process run.")
+flags.mark_flags_as_required(["config", "workdir"])
+
+_POD_VARIABLES = ("TPU_WORKER_HOSTNAMES", "SLURM_JOB_ID", "MEGASCALE_COORDINATOR_ADDRESS")
+
+
+def start_processes() -> None:
+  """Joins this process to its peers when the run spans several."""
+  if COORDINATOR.value:
+    if jax.default_backend() == "cpu":
+      # The CPU backend's collectives across processes go through gloo.
+      jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(COORDINATOR.value, NUM_PROCESSES.value, PROCESS_ID.value)
+  elif any(v in os.environ for v in _POD_VARIABLES):
+    jax.distributed.initialize()
+  logging.info("process %d of %d, %d local of %d devices", jax.process_index(),
+               jax.process_count(), jax.local_device_count(), jax.device_count())
+
+
+def prepare_workdir(config, workdir: str) -> None:
+  """Prints the resolved config and records it in ``workdir/config.json``.
+
+  Raises:
+    ValueError: the workdir holds a run of a different config: resuming it would mix
+      two runs. Nothing is written then.
+  """
+  resolved = json.loads(config.to_json_best_effort(sort_keys=True))
+  path = os.path.join(workdir, "config.json")
+  if os.path.exists(path):
+    with open(path) as f:
+      saved = json.load(f)
+    if saved != resolved:
+      changed = sorted(_diff(saved, resolved))
+      raise ValueError(f"{workdir} holds a run of a different config (fields {changed} "
+                       "differ); use another --workdir or the same config to resume")
+  if jax.process_index() == 0:
+    print(config)
+    os.makedirs(workdir, exist_ok=True)
+    with open(path, "w") as f:
+      json.dump(resolved, f, indent=1, sort_keys=True)
+
+
+def _diff(a, b, prefix=""):
+  if isinstance(a, dict) and isinstance(b, dict):
+    for key in set(a) | set(b):
+      yield from _diff(a.get(key), b.get(key), f"{prefix}{key}.")
+  elif a != b:
+    yield prefix.rstrip(".")

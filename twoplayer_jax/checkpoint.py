@@ -1,0 +1,243 @@
+"""Checkpoints of a training run: the train state and the data position, by step.
+
+The only module that imports Orbax. A checkpoint at step ``n`` holds the train state
+(any pytree of arrays, typed PRNG keys included) and the data iterator's JSON state,
+so a resumed run continues exactly where the saved one was::
+
+  ckpt = checkpoint.Checkpoints(workdir, every=100, keep=3)
+  restored = ckpt.restore(abstract_state)  # ShapeDtypeStructs with shardings
+  if restored is None:                     # a fresh workdir
+    state, step = init(), 0
+  else:
+    state, data_state, step = restored
+    it.set_state(data_state)
+  checkpoint.install_sigterm_handler()
+  for step in range(step + 1, total_steps + 1):
+    state = update(state, next(it))
+    ckpt.maybe_save(step, state, it.get_state())
+    if checkpoint.preemption_requested():
+      ckpt.save(step, state, it.get_state(), force=True)
+      break
+  ckpt.close()
+
+Every process calls every method (Orbax synchronises them); the step directories
+must be on a file system all processes share. Each process stores its own data
+state, because each reads its own share of the data.
+
+A corrupt or truncated latest checkpoint is an error (``CheckpointError`` naming the
+step and its path), never a silent fall back to an older step: resuming from an
+older step than the one a run reached is a decision for the person running it, who
+can delete the bad step directory (the message says which) and start again.
+Orbax notices truncated files but not changed bytes (its zarr chunks carry no
+checksum), so each checkpoint also stores a checksum per leaf, checked on restore.
+Interrupted saves are not a problem: Orbax writes a step into a temporary directory
+and renames it when complete, so a save killed midway never counts as a step.
+"""
+
+import signal
+import threading
+from typing import Any
+
+from absl import logging
+from etils import epath
+import jax
+import jax.numpy as jnp
+import orbax.checkpoint as ocp
+from orbax.checkpoint import checkpoint_managers as policies
+
+_STATE = "state"
+_DATA = "data"
+_CHECKSUMS = "checksums"
+
+# Set by the SIGTERM handler; an Event because the handler and the loop may run in
+# different threads.
+_PREEMPTION = threading.Event()
+
+
+class CheckpointError(ValueError):
+  """A checkpoint in the workdir could not be restored."""
+
+
+def _restore_target(leaf: Any) -> jax.ShapeDtypeStruct:
+  # Orbax restores a leaf without a sharding as a NumPy array, not onto a device.
+  sharding = getattr(leaf, "sharding", None)
+  if sharding is None:
+    sharding = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+  return jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=sharding)
+
+
+@jax.jit
+def _leaf_checksum(x: jax.Array) -> jax.Array:
+  # A wrapping sum of the leaf's bits as uint32: any single flipped bit changes it.
+  if jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
+    x = jax.random.key_data(x)
+  x = jnp.asarray(x)
+  if x.dtype == jnp.bool_:
+    bits = x.astype(jnp.uint32)
+  else:
+    bits = jax.lax.bitcast_convert_type(x, jnp.dtype(f"uint{min(x.dtype.itemsize, 4) * 8}"))
+  return jnp.sum(bits.astype(jnp.uint32), dtype=jnp.uint32)
+
+
+def _checksums(state: Any) -> dict[str, int]:
+  """``{leaf path: checksum}`` of a pytree of arrays; waits for the state."""
+  paths, leaves = zip(*jax.tree_util.tree_flatten_with_path(state)[0])
+  # One computation per leaf, since leaves may live on different devices.
+  sums = jax.device_get([_leaf_checksum(x) for x in leaves])
+  return {jax.tree_util.keystr(path): int(c) for path, c in zip(paths, sums)}
+
+
+class Checkpoints:
+  """The checkpoints of one run, in ``workdir/checkpoints/<step>``.
+
+  Args:
+    workdir: the run's directory, created if missing.
+    every: ``maybe_save`` saves at the multiples of this many steps.
+    keep: how many of the latest checkpoints to keep; older ones are deleted.
+    async_save: whether saves write in the background. The state's arrays are
+      copied before ``save`` returns, so the caller may donate them to the next step.
+  """
+
+  def __init__(self, workdir: str | epath.PathLike, every: int, keep: int,
+               async_save: bool = True):
+    if every < 1 or keep < 1:
+      raise ValueError(f"every={every} and keep={keep} must both be at least 1")
+    self.every = every
+    self.directory = epath.Path(workdir) / "checkpoints"
+    registry = ocp.handlers.DefaultCheckpointHandlerRegistry()
+    registry.add(_STATE, ocp.args.StandardSave, ocp.handlers.StandardCheckpointHandler())
+    registry.add(_STATE, ocp.args.StandardRestore, ocp.handlers.StandardCheckpointHandler())
+    # One data file per process, written by every process (not only the primary).
+    data = ocp.handlers.JsonCheckpointHandler(
+        f"process_{jax.process_index()}-of-{jax.process_count()}.json",
+        multiprocessing_options=ocp.options.MultiprocessingOptions(primary_host=None))
+    registry.add(_DATA, ocp.args.JsonSave, data)
+    registry.add(_DATA, ocp.args.JsonRestore, data)
+    registry.add(_CHECKSUMS, ocp.args.JsonSave, ocp.handlers.JsonCheckpointHandler)
+    registry.add(_CHECKSUMS, ocp.args.JsonRestore, ocp.handlers.JsonCheckpointHandler)
+    self._manager = ocp.CheckpointManager(
+        self.directory,
+        options=ocp.CheckpointManagerOptions(
+            # Orbax's default also saves the first step of a fresh run; this saves
+            # only every `every` steps, and at a step JAX's multi-host preemption
+            # notice agreed on (when jax.distributed is set up for it).
+            save_decision_policy=policies.AnySavePolicy([
+                policies.FixedIntervalPolicy(every),
+                policies.PreemptionCheckpointingPolicy()]),
+            max_to_keep=keep, create=True, enable_async_checkpointing=async_save),
+        handler_registry=registry)
+
+  def steps(self) -> list[int]:
+    """The steps with a complete checkpoint, oldest first."""
+    return sorted(self._manager.all_steps())
+
+  def latest_step(self) -> int | None:
+    """The newest checkpointed step, or None when there is none."""
+    return self._manager.latest_step()
+
+  def maybe_save(self, step: int, state: Any, data_state: dict[str, Any]) -> bool:
+    """Saves at the steps ``every`` divides; returns whether it saved."""
+    return self.save(step, state, data_state, force=False)
+
+  def save(self, step: int, state: Any, data_state: dict[str, Any],
+           force: bool = True) -> bool:
+    """Saves ``state`` and ``data_state`` as step ``step``.
+
+    Args:
+      step: the number of updates that made ``state``.
+      state: pytree of arrays, e.g. a ``train.TrainState``.
+      data_state: the data iterator's ``get_state()``, JSON-serializable.
+      force: save even between the ``every`` steps (e.g. on preemption).
+
+    Returns:
+      Whether a checkpoint was started; False when not due, or when ``step`` is not
+      newer than the latest checkpoint.
+    """
+    latest = self._manager.latest_step()
+    if latest is not None and step <= latest:
+      return False
+    return self._manager.save(
+        step, force=force,
+        args=ocp.args.Composite(**{_STATE: ocp.args.StandardSave(state),
+                                   _DATA: ocp.args.JsonSave(data_state),
+                                   _CHECKSUMS: ocp.args.JsonSave(_checksums(state))}))
+
+  def restore(self, target: Any) -> tuple[Any, dict[str, Any], int] | None:
+    """The latest checkpoint, placed as ``target`` says.
+
+    Args:
+      target: a pytree shaped like the saved state, of ``jax.ShapeDtypeStruct`` (e.g.
+        from ``jax.eval_shape``) or arrays. Each leaf's ``sharding`` says where its
+        restored array lives, so a state saved on one mesh restores onto another;
+        a leaf without one goes to the first local device.
+
+    Returns:
+      ``(state, data_state, step)``, or None when the workdir holds no checkpoint.
+
+    Raises:
+      CheckpointError: the latest checkpoint is corrupt or truncated, or does not
+        match ``target`` (a checkpoint of another model or optimiser).
+    """
+    self._manager.wait_until_finished()
+    step = self._manager.latest_step()
+    if step is None:
+      return None
+    path = self.directory / str(step)
+    older = [s for s in self.steps() if s < step]
+    remedy = (f"To resume from the step before ({older[-1] if older else 'none left'}), "
+              f"delete {path}.")
+    try:
+      restored = self._manager.restore(step, args=ocp.args.Composite(**{
+          _STATE: ocp.args.StandardRestore(jax.tree.map(_restore_target, target)),
+          _DATA: ocp.args.JsonRestore(), _CHECKSUMS: ocp.args.JsonRestore()}))
+    except Exception as e:  # pylint: disable=broad-exception-caught
+      # Orbax and TensorStore report damage as ValueError, OSError, KeyError or a
+      # bare Exception, depending on the file. TensorStore's messages run to pages:
+      # the first line goes in the message, the whole one stays in __cause__.
+      cause = (str(e).splitlines() or [""])[0].split(" See full TensorStore")[0][:300]
+      raise CheckpointError(
+          f"cannot restore the checkpoint of step {step} at {path}: it is corrupt or "
+          f"truncated, or was written for a different model or optimiser "
+          f"({type(e).__name__}: {cause}). {remedy}") from e
+    found = _checksums(restored[_STATE])
+    bad = [k for k, c in restored[_CHECKSUMS].items() if found.get(k) != c]
+    if bad:
+      raise CheckpointError(f"the checkpoint of step {step} at {path} is corrupt: the "
+                            f"checksum of state{bad[0]} does not match. {remedy}")
+    return restored[_STATE], restored[_DATA], step
+
+  def wait(self) -> None:
+    """Blocks until every started save is on disk."""
+    self._manager.wait_until_finished()
+
+  def close(self) -> None:
+    """Waits for the saves in flight and releases the manager."""
+    self._manager.wait_until_finished()
+    self._manager.close()
+
+
+def install_sigterm_handler() -> Any:
+  """Makes SIGTERM (how a TPU VM is told it is preempted) request a clean stop.
+
+  After this, ``preemption_requested()`` turns True on SIGTERM instead of the process
+  dying; the loop then saves with ``force=True`` and exits. On several hosts each
+  gets its own SIGTERM, perhaps at different steps: agree on the step to stop at
+  before saving, since every process must take part in the same save.
+  Call from the main thread.
+
+  Returns:
+    The handler it replaced, to give back to ``signal.signal`` when done.
+  """
+  _PREEMPTION.clear()
+
+  def handler(signum, frame):
+    del frame
+    logging.warning("Signal %d: preemption requested, stopping at the next step.", signum)
+    _PREEMPTION.set()
+
+  return signal.signal(signal.SIGTERM, handler)
+
+
+def preemption_requested() -> bool:
+  """Whether a SIGTERM arrived since ``install_sigterm_handler()``."""
+  return _PREEMPTION.is_set()
