@@ -39,14 +39,12 @@ def main(argv):
   del argv
   c, workdir = launch.CONFIG.value, launch.WORKDIR.value
   launch.start_processes()
+  mesh = sharding.make_mesh(**c.mesh)
+  sharding.check_batch_size(c.batch_size, mesh)
   launch.prepare_workdir(c, workdir)
   source = dataset(c)
-  local_batch, rem = divmod(c.batch_size, jax.process_count())
-  if rem:
-    raise ValueError(f"batch_size={c.batch_size} must divide over {jax.process_count()} "
-                     "processes")
+  local_batch = c.batch_size // jax.process_count()
 
-  mesh = sharding.make_mesh(**c.mesh)
   model = models.make(models.TransformerConfig(**c.model))
   tx = train.optimizer(total_steps=c.num_steps, **c.optimizer)
   init = lambda key: train.create(model.init(key), tx, jax.random.fold_in(key, 1))
@@ -55,7 +53,7 @@ def main(argv):
   batches = iter(pipeline.turns(source, batch_size=local_batch, seq_len=c.seq_len,
                                 seed=c.seed, roles=tuple(c.roles), opening_loss=c.opening_loss))
   ckpt = checkpoint.Checkpoints(workdir, every=c.checkpoint_every, keep=c.keep_checkpoints)
-  restored = ckpt.restore(state)
+  restored, step = ckpt.restore(state), 0
   if restored:
     state, data_state, step = restored
     batches.set_state(data_state)
@@ -70,7 +68,7 @@ def main(argv):
 
   checkpoint.install_sigterm_handler()
   writer = MetricsWriter(workdir, every=c.log_every, active=jax.process_index() == 0,
-                         total_steps=c.num_steps)
+                         total_steps=c.num_steps, start_step=step)
   start = time.perf_counter()
   state, preempted = fit(update, state, batches, c.num_steps, writer=writer,
                                checkpoints=ckpt, place=place, sync_every=c.sync_every,

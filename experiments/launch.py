@@ -34,11 +34,16 @@ _POD_VARIABLES = ("TPU_WORKER_HOSTNAMES", "SLURM_JOB_ID", "MEGASCALE_COORDINATOR
 
 
 def start_processes() -> None:
-  """Joins this process to its peers when the run spans several."""
+  """Joins this process to its peers when the run spans several.
+
+  Also quiets the libraries' INFO logs unless ``--verbosity`` asks for them.
+  """
+  if not flags.FLAGS["verbosity"].present:
+    logging.set_verbosity(logging.WARNING)
   if COORDINATOR.value:
-    if jax.default_backend() == "cpu":
-      # The CPU backend's collectives across processes go through gloo.
-      jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    # CPU collectives across processes go through gloo (other backends ignore this). Set
+    # without asking for the backend, which must not start before initialize.
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
     jax.distributed.initialize(COORDINATOR.value, NUM_PROCESSES.value, PROCESS_ID.value)
   elif any(v in os.environ for v in _POD_VARIABLES):
     jax.distributed.initialize()

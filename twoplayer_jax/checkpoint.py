@@ -162,7 +162,8 @@ class Checkpoints:
                                    _DATA: ocp.args.JsonSave(data_state),
                                    _CHECKSUMS: ocp.args.JsonSave(_checksums(state))}))
 
-  def restore(self, target: Any) -> tuple[Any, dict[str, Any], int] | None:
+  def restore(self, target: Any, with_data: bool = True
+              ) -> tuple[Any, dict[str, Any] | None, int] | None:
     """The latest checkpoint, placed as ``target`` says.
 
     Args:
@@ -170,6 +171,8 @@ class Checkpoints:
         from ``jax.eval_shape``) or arrays. Each leaf's ``sharding`` says where its
         restored array lives, so a state saved on one mesh restores onto another;
         a leaf without one goes to the first local device.
+      with_data: also restore this process's data state; False to read the state of
+        a run made by another number of processes (its data state is then None).
 
     Returns:
       ``(state, data_state, step)``, or None when the workdir holds no checkpoint.
@@ -187,9 +190,11 @@ class Checkpoints:
     remedy = (f"To resume from the step before ({older[-1] if older else 'none left'}), "
               f"delete {path}.")
     try:
-      restored = self._manager.restore(step, args=ocp.args.Composite(**{
-          _STATE: ocp.args.StandardRestore(jax.tree.map(_restore_target, target)),
-          _DATA: ocp.args.JsonRestore(), _CHECKSUMS: ocp.args.JsonRestore()}))
+      parts = {_STATE: ocp.args.StandardRestore(jax.tree.map(_restore_target, target)),
+               _CHECKSUMS: ocp.args.JsonRestore()}
+      if with_data:
+        parts[_DATA] = ocp.args.JsonRestore()
+      restored = self._manager.restore(step, args=ocp.args.Composite(**parts))
     except Exception as e:  # pylint: disable=broad-exception-caught
       # Orbax and TensorStore report damage as ValueError, OSError, KeyError or a
       # bare Exception, depending on the file. TensorStore's messages run to pages:
@@ -204,7 +209,7 @@ class Checkpoints:
     if bad:
       raise CheckpointError(f"the checkpoint of step {step} at {path} is corrupt: the "
                             f"checksum of state{bad[0]} does not match. {remedy}")
-    return restored[_STATE], restored[_DATA], step
+    return restored[_STATE], restored[_DATA] if with_data else None, step
 
   def wait(self) -> None:
     """Blocks until every started save is on disk."""

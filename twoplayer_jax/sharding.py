@@ -159,6 +159,14 @@ def batch_sharding(mesh: Mesh) -> NamedSharding:
   return NamedSharding(mesh, P(BATCH_AXES))
 
 
+def check_batch_size(batch_size: int, mesh: Mesh) -> None:
+  """Raises unless a global batch of ``batch_size`` rows divides over ``data * fsdp``."""
+  ways = math.prod(mesh.shape[a] for a in BATCH_AXES)
+  if batch_size < 1 or batch_size % ways:
+    raise ValueError(f"a batch of {batch_size} rows must divide over data * fsdp = {ways} "
+                     "devices")
+
+
 def shard_batch(batch: Any, mesh: Mesh) -> Any:
   """This process's host batch placed on the mesh as one global batch.
 
@@ -169,12 +177,12 @@ def shard_batch(batch: Any, mesh: Mesh) -> Any:
   Raises:
     ValueError: if the global number of rows does not divide over ``data * fsdp``.
   """
-  ways = math.prod(mesh.shape[a] for a in BATCH_AXES)
   for path, x in jax.tree.flatten_with_path(batch)[0]:
-    rows = np.shape(x)[0] * jax.process_count() if np.ndim(x) else 0
-    if not rows or rows % ways:
-      raise ValueError(f"batch entry {jax.tree_util.keystr(path)} of shape {np.shape(x)}: "
-                       f"its {rows} rows must divide over data * fsdp = {ways} devices")
+    try:
+      check_batch_size(np.shape(x)[0] * jax.process_count() if np.ndim(x) else 0, mesh)
+    except ValueError as e:
+      raise ValueError(f"batch entry {jax.tree_util.keystr(path)} of shape "
+                       f"{np.shape(x)}: {e}") from None
   sharding = batch_sharding(mesh)
   if jax.process_count() == 1:
     return jax.device_put(batch, sharding)

@@ -53,13 +53,16 @@ def fit(update: Callable[[TrainState, Any], tuple[TrainState, dict]], state: Tra
     state, metrics = update(state, place(next(batches)))
     step += 1
     pending.append((step, metrics))
-    if step % sync_every and step != num_steps and not (
-        checkpoints and step % checkpoints.every == 0):
+    due = [sync_every, writer.every] + ([checkpoints.every] if checkpoints else [])
+    if step != num_steps and all(step % every for every in due):
       continue
-    # Every step's metrics are checked before anything is saved, so a NaN never
-    # reaches a checkpoint and the error names the first bad step.
+    # Every step's loss is checked before anything is saved, so a NaN never reaches a
+    # checkpoint and the error names the first bad step.
     for at, values in jax.device_get(pending):
-      writer.write(at, values, tokens=tokens_per_step)
+      if not np.isfinite(values["loss"]):
+        raise FloatingPointError(f"step {at}: loss is {values['loss']}; stopping, the last "
+                                 "good checkpoint is kept")
+      writer.write(at, values, tokens=tokens_per_step, force=at == num_steps)
     pending = []
     preempted = _any_process(checkpoint.preemption_requested())
     if checkpoints:

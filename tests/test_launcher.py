@@ -1,0 +1,159 @@
+"""The training shell end to end: an experiment launched from its config, on 1 and 8
+devices and as 2 processes, killed and resumed, preempted, and refusing bad input.
+
+Each run is a real subprocess (``python -m experiments.imitation``), as a user or a
+TPU VM launches it.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+
+from twoplayer_jax import checkpoint, models, train
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+STEPS = 24
+
+
+def command(workdir, data_dir, *overrides):
+  return [sys.executable, "-m", "experiments.imitation",
+          "--config", os.path.join(ROOT, "configs/imitation.py:smoke"), "--workdir", workdir,
+          f"--config.data_dir={data_dir}", f"--config.num_steps={STEPS}",
+          "--config.checkpoint_every=8", "--config.log_every=4", "--config.eval_games=8",
+          *overrides]
+
+
+def environment(devices=1):
+  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+  return env
+
+
+def launch(workdir, data_dir, *overrides, devices=1, **kwargs):
+  return subprocess.Popen(command(workdir, data_dir, *overrides), cwd=ROOT,
+                          env=environment(devices), stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, **kwargs)
+
+
+def run(workdir, data_dir, *overrides, devices=1):
+  proc = launch(workdir, data_dir, *overrides, devices=devices)
+  out, _ = proc.communicate(timeout=300)
+  assert proc.returncode == 0, out[-3000:]
+  return out
+
+
+def final_params(workdir):
+  """The parameters of the run's latest checkpoint, on this process's one device."""
+  from configs import imitation  # pylint: disable=import-outside-toplevel
+  c = imitation.get_config("smoke")
+  model = models.make(models.TransformerConfig(**c.model))
+  tx = train.optimizer(total_steps=STEPS, **c.optimizer)
+  target = jax.eval_shape(lambda k: train.create(model.init(k), tx, k), jax.random.key(0))
+  ckpt = checkpoint.Checkpoints(workdir, every=8, keep=3)
+  state, _, step = ckpt.restore(target, with_data=False)
+  ckpt.close()
+  assert step == STEPS
+  return jax.device_get(state.params)
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+  return str(tmp_path_factory.mktemp("data"))
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, data_dir):
+  """An uninterrupted run on one device."""
+  workdir = str(tmp_path_factory.mktemp("reference"))
+  out = run(workdir, data_dir)
+  assert '"steps": 24' in out
+  return workdir
+
+
+def assert_same(a, b, **tolerance):
+  jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, **tolerance), a, b)
+
+
+def test_a_run_writes_its_config_metrics_checkpoints_and_summary(reference):
+  names = set(os.listdir(reference))
+  assert {"config.json", "metrics.jsonl", "summary.json", "checkpoints"} <= names
+  assert any(n.startswith("events.out.tfevents") for n in names)
+  assert sorted(os.listdir(os.path.join(reference, "checkpoints"))) == ["16", "24", "8"]
+
+
+def test_killed_run_resumes_to_exactly_the_same_parameters(tmp_path, data_dir, reference):
+  workdir = str(tmp_path)
+  proc = launch(workdir, data_dir, "--config.sync_every=1")
+  deadline = time.time() + 240
+  while not os.path.isdir(os.path.join(workdir, "checkpoints", "16")):
+    assert proc.poll() is None and time.time() < deadline, proc.communicate()[0][-3000:]
+    time.sleep(0.05)
+  proc.kill()  # SIGKILL: no chance to save anything more.
+  proc.communicate()
+  out = run(workdir, data_dir, "--config.sync_every=1")
+  assert "resumed at step" in out
+  assert_same(final_params(workdir), final_params(reference), rtol=0, atol=0)
+
+
+def test_sigterm_saves_and_exits_cleanly_then_resumes(tmp_path, data_dir, reference):
+  workdir = str(tmp_path)
+  proc = launch(workdir, data_dir, "--config.sync_every=1")
+  deadline = time.time() + 240
+  while not os.path.isdir(os.path.join(workdir, "checkpoints", "8")):
+    assert proc.poll() is None and time.time() < deadline, proc.communicate()[0][-3000:]
+    time.sleep(0.05)
+  proc.send_signal(signal.SIGTERM)
+  out, _ = proc.communicate(timeout=120)
+  assert proc.returncode == 0 and "preempted: saved step" in out, out[-3000:]
+  run(workdir, data_dir, "--config.sync_every=1")
+  assert_same(final_params(workdir), final_params(reference), rtol=0, atol=0)
+
+
+def test_eight_devices_train_like_one(tmp_path, data_dir, reference):
+  run(str(tmp_path), data_dir, devices=8)
+  assert_same(final_params(str(tmp_path)), final_params(reference), atol=2e-5, rtol=1e-4)
+
+
+def test_two_processes_train_as_one_eight_device_mesh(tmp_path, data_dir):
+  single = str(tmp_path / "single")
+  run(single, data_dir, devices=8)
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+  pair = str(tmp_path / "pair")
+  procs = [launch(pair, data_dir, f"--coordinator_address=127.0.0.1:{port}",
+                  "--num_processes=2", f"--process_id={i}", devices=4) for i in range(2)]
+  outs = [p.communicate(timeout=300)[0] for p in procs]
+  for p, out in zip(procs, outs):
+    assert p.returncode == 0, out[-3000:]
+  assert "process 0 of 2, 4 local of 8 devices" in outs[0] or '"steps": 24' in outs[0]
+  assert not os.path.exists(os.path.join(pair, "summary.json.1"))
+  assert_same(final_params(pair), final_params(single), atol=2e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["--config.no_such_field=1"], "no_such_field"),
+    (["--config.batch_size=ten"], "batch_size"),
+    (["--config.batch_size=12", "--config.mesh.data=8"], "must divide over data"),
+    (["--config.mesh.data=3"], "does not fit the 8 devices"),
+])
+def test_bad_input_is_named_before_any_work(tmp_path, data_dir, overrides, message):
+  proc = launch(str(tmp_path / "run"), data_dir, *overrides, devices=8)
+  out, _ = proc.communicate(timeout=120)
+  assert proc.returncode != 0 and message in out, out[-3000:]
+  assert not os.path.exists(tmp_path / "run" / "checkpoints")
+
+
+def test_workdir_of_another_config_is_refused_and_kept(tmp_path, data_dir, reference):
+  config_before = open(os.path.join(reference, "config.json")).read()
+  proc = launch(reference, data_dir, "--config.seed=7")
+  out, _ = proc.communicate(timeout=120)
+  assert proc.returncode != 0 and "different config" in out and "seed" in out, out[-3000:]
+  assert open(os.path.join(reference, "config.json")).read() == config_before
