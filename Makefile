@@ -1,5 +1,6 @@
 # make run: set up .venv and run the main job on its default config.
 # make test: set up .venv if needed and run the test suite.
+# make bench: the benchmarks of BENCHMARKS.md, figures in workdirs/bench/.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -21,7 +22,10 @@ test: $(STAMP)
 	$(PY) -m pytest tests
 
 bench: $(STAMP)
-	$(PY) -m benchmarks.rollout --json benchmarks/rollout.json
+	mkdir -p workdirs/bench
+	$(PY) -m benchmarks.rollout --json workdirs/bench/rollout.json
+	$(PY) -m benchmarks.rl_iteration --json workdirs/bench/rl_iteration.json
+	$(PY) -m benchmarks.imitation_step --devices 2 --json workdirs/bench/imitation_step.json
 
 clean:
 	rm -rf $(VENV)

@@ -6,16 +6,26 @@
 untrained learner fills them), a 2-layer d=128 learner with one gradient step per
 iteration: play, score, group advantages and the update, all in one jitted function.
 ``seeds_speedup``: 8 seeds trained by ``vmap`` inside one jit, against the same 8
-iterations run one after another.
+iterations run one after another. With ``--devices N`` (N fake CPU devices, set before JAX
+starts) the vmapped seeds are split over the devices, as a TPU user would shard them.
 """
 
 import argparse
+import os
 
-import jax
-import numpy as np
+PARSER = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+PARSER.add_argument("--json", help="write the figures to this JSON file")
+PARSER.add_argument("--repeats", type=int, default=7)
+PARSER.add_argument("--devices", type=int, default=1, help="fake CPU devices for the seeds")
+ARGS = PARSER.parse_args() if __name__ == "__main__" else None
+if ARGS and ARGS.devices > 1:
+  os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
+                             + f" --xla_force_host_platform_device_count={ARGS.devices}")
 
-from benchmarks.common import report, time_call
-from twoplayer_jax import games, models, train
+import jax  # noqa: E402  (after the device count is set)
+
+from benchmarks.common import report, time_call  # noqa: E402
+from twoplayer_jax import games, models, sharding, train  # noqa: E402
 
 GAME = games.make("arithmetic", num_digits=3, answer_slack=3)  # Replies of up to 8 tokens.
 MODEL = models.make(models.TransformerConfig(num_layers=2, d_model=128, num_heads=4, d_ff=512,
@@ -25,10 +35,7 @@ SEEDS = 8
 
 
 def main():
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--json", help="write the figures to this JSON file")
-  parser.add_argument("--repeats", type=int, default=7)
-  args = parser.parse_args()
+  args = ARGS
   tx = train.optimizer(1e-4, 1000)
   iteration = train.make_iteration(GAME, MODEL, tx, games.player("arithmetic", 1, "human", GAME),
                                    SETTINGS)
@@ -42,13 +49,16 @@ def main():
 
   states = jax.vmap(lambda k: train.create(MODEL.init(k), tx, k))(
       jax.random.split(jax.random.key(2), SEEDS))
-  _, vmapped = time_call(jax.jit(jax.vmap(iteration, in_axes=(0, None))), states, fixed,
-                         repeats=args.repeats)
   one_by_one = lambda states: [step(jax.tree.map(lambda x: x[i], states), fixed)
                                for i in range(SEEDS)]
   _, sequential = time_call(one_by_one, states, repeats=args.repeats)
+  # The seed axis split over the devices (all of them on the mesh's data axis).
+  states = jax.device_put(states, sharding.batch_sharding(sharding.make_mesh()))
+  _, vmapped = time_call(jax.jit(jax.vmap(iteration, in_axes=(0, None))), states, fixed,
+                         repeats=args.repeats)
   report({
       "backend": jax.default_backend(),
+      "devices": jax.device_count(),
       "device": str(jax.devices()[0].device_kind),
       "games_per_s": games_per_iter / median,
       "tokens_per_s": tokens / median,

@@ -51,20 +51,25 @@ def start_processes() -> None:
                jax.process_count(), jax.local_device_count(), jax.device_count())
 
 
+# Fields a resumed run may change: where and how often it works, not what it computes.
+RESUMABLE_CHANGES = ("mesh", "log_every", "sync_every", "checkpoint_every", "keep_checkpoints")
+
+
 def prepare_workdir(config, workdir: str) -> None:
   """Prints the resolved config and records it in ``workdir/config.json``.
 
   Raises:
-    ValueError: the workdir holds a run of a different config: resuming it would mix
-      two runs. Nothing is written then.
+    ValueError: the workdir holds a run of a different config (other than in
+      ``RESUMABLE_CHANGES``): resuming it would mix two runs. Nothing is written then.
   """
   resolved = json.loads(config.to_json_best_effort(sort_keys=True))
   path = os.path.join(workdir, "config.json")
   if os.path.exists(path):
     with open(path) as f:
       saved = json.load(f)
-    if saved != resolved:
-      changed = sorted(_diff(saved, resolved))
+    changed = sorted(k for k in _diff(saved, resolved)
+                     if k.split(".")[0] not in RESUMABLE_CHANGES)
+    if changed:
       raise ValueError(f"{workdir} holds a run of a different config (fields {changed} "
                        "differ); use another --workdir or the same config to resume")
   if jax.process_index() == 0:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from twoplayer_jax import game as game_lib
-from twoplayer_jax import games, players, rollout, vocab
+from twoplayer_jax import games, models, players, rollout, vocab
 
 NAMES = sorted(games.REGISTRY)
 
@@ -102,3 +102,22 @@ def test_registers_a_human_and_the_three_demonstrators(game):
   games.player(name, 2, "average", g, error_rate=0.5)
   with pytest.raises(KeyError, match="no scripted player"):
     games.player(name, 2, "nobody", g)
+
+
+def test_model_players_play_it_from_either_seat(game):
+  name, g = game
+  model = models.make(models.TransformerConfig(num_layers=1, d_model=32, num_heads=2, d_ff=64,
+                                               max_length=g.max_length))
+  params = model.init(jax.random.key(0))
+  seat = players.model_player(model, g)
+  rand = random_player(g)
+  # In some games player one speaks only in the opening (arithmetic's question).
+  plays = rollout.play(g, (rand, rand), (None, None), jax.random.key(5), 16)
+  one_plays = bool(jnp.any(game_lib.role_mask(plays.owner, 1) & plays.played))
+  for learner, seats, seat_params in ((1, (seat, rand), (params, None)),
+                                      (2, (rand, seat), (None, params))):
+    traj = rollout.play(g, seats, seat_params, jax.random.key(5), 16)
+    assert bool(jnp.all(jnp.isfinite(traj.returns)))
+    mine = np.asarray(game_lib.role_mask(traj.owner, learner) & traj.played)
+    assert mine.any() == (learner == 2 or one_plays), name
+    assert (np.asarray(traj.logprob)[mine] < 0).all()

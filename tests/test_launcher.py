@@ -49,6 +49,20 @@ def run(workdir, data_dir, *overrides, devices=1):
   return out
 
 
+def wait_for_checkpoint(proc, workdir, step):
+  deadline = time.time() + 240
+  while not os.path.isdir(os.path.join(workdir, "checkpoints", str(step))):
+    assert proc.poll() is None and time.time() < deadline, proc.communicate()[0][-3000:]
+    time.sleep(0.05)
+
+
+def preempt(proc):
+  """SIGTERM, as a TPU VM is told of its preemption: the run saves and exits cleanly."""
+  proc.send_signal(signal.SIGTERM)
+  out, _ = proc.communicate(timeout=120)
+  assert proc.returncode == 0 and "preempted: saved step" in out, out[-3000:]
+
+
 def final_params(workdir):
   """The parameters of the run's latest checkpoint, on this process's one device."""
   from configs import imitation  # pylint: disable=import-outside-toplevel
@@ -91,10 +105,7 @@ def test_a_run_writes_its_config_metrics_checkpoints_and_summary(reference):
 def test_killed_run_resumes_to_exactly_the_same_parameters(tmp_path, data_dir, reference):
   workdir = str(tmp_path)
   proc = launch(workdir, data_dir, "--config.sync_every=1")
-  deadline = time.time() + 240
-  while not os.path.isdir(os.path.join(workdir, "checkpoints", "16")):
-    assert proc.poll() is None and time.time() < deadline, proc.communicate()[0][-3000:]
-    time.sleep(0.05)
+  wait_for_checkpoint(proc, workdir, 16)
   proc.kill()  # SIGKILL: no chance to save anything more.
   proc.communicate()
   out = run(workdir, data_dir, "--config.sync_every=1")
@@ -105,15 +116,20 @@ def test_killed_run_resumes_to_exactly_the_same_parameters(tmp_path, data_dir, r
 def test_sigterm_saves_and_exits_cleanly_then_resumes(tmp_path, data_dir, reference):
   workdir = str(tmp_path)
   proc = launch(workdir, data_dir, "--config.sync_every=1")
-  deadline = time.time() + 240
-  while not os.path.isdir(os.path.join(workdir, "checkpoints", "8")):
-    assert proc.poll() is None and time.time() < deadline, proc.communicate()[0][-3000:]
-    time.sleep(0.05)
-  proc.send_signal(signal.SIGTERM)
-  out, _ = proc.communicate(timeout=120)
-  assert proc.returncode == 0 and "preempted: saved step" in out, out[-3000:]
+  wait_for_checkpoint(proc, workdir, 8)
+  preempt(proc)
   run(workdir, data_dir, "--config.sync_every=1")
   assert_same(final_params(workdir), final_params(reference), rtol=0, atol=0)
+
+
+def test_a_run_preempted_on_eight_devices_resumes_on_one(tmp_path, data_dir, reference):
+  """The checkpoint of an 8-device mesh restores onto a 1-device one."""
+  workdir = str(tmp_path)
+  proc = launch(workdir, data_dir, "--config.sync_every=1", devices=8)
+  wait_for_checkpoint(proc, workdir, 8)
+  preempt(proc)
+  assert "resumed at step" in run(workdir, data_dir, devices=1)
+  assert_same(final_params(workdir), final_params(reference), atol=2e-5, rtol=1e-4)
 
 
 def test_eight_devices_train_like_one(tmp_path, data_dir, reference):

@@ -7,6 +7,7 @@ are a fraction of the gains measured with them.
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from twoplayer_jax import game as game_lib
@@ -70,7 +71,7 @@ def test_rl_from_a_weak_policy_raises_the_payoff(weak_policy):
 
 
 def test_rl_iteration_vmaps_over_seeds(weak_policy):
-  tx = train.optimizer(1e-3, 100)
+  tx = optax.sgd(0.1)  # Adam would magnify the batched and single reductions' rounding.
   settings = train.RLSettings(algorithm="ppo", num_openings=2, group_size=4, minibatches=2,
                               kl_coef=0.1)
   iteration = train.make_iteration(GAME, MODEL, tx, HUMAN, settings)
@@ -79,9 +80,9 @@ def test_rl_iteration_vmaps_over_seeds(weak_policy):
       jax.random.split(jax.random.key(3), 3))
   batched, metrics = jax.jit(jax.vmap(iteration, in_axes=(0, None)))(states, fixed)
   one, one_metrics = jax.jit(iteration)(jax.tree.map(lambda x: x[1], states), fixed)
-  # Batched and single reductions round differently; Adam's first step amplifies it.
-  jax.tree.map(lambda a, b: np.testing.assert_allclose(a[1], b, atol=1e-4),
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a[1], b, atol=1e-5),
                batched.params, one.params)
+  assert not np.allclose(batched.params["unembed"][1], weak_policy["unembed"])
   np.testing.assert_allclose(metrics["loss"][1], one_metrics["loss"], atol=1e-5)
   assert float(metrics["kl_to_reference"][1]) == pytest.approx(0.0, abs=1e-5)
 

