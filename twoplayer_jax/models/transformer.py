@@ -82,6 +82,14 @@ class RMSNorm(nn.Module):
     return (x * scale).astype(self.dtype)
 
 
+def _mix(equation, x, w, dtype):
+  """``einsum`` of inputs in the compute dtype, summed in float32 (as TPU matrix units
+  do), its result in the compute dtype: bfloat16 keeps its speed, not its rounding of
+  long sums."""
+  return jnp.einsum(equation, x, w.astype(dtype), preferred_element_type=jnp.float32
+                    ).astype(dtype)
+
+
 def _rope(x, positions, base):
   """Rotates ``x [B, H, L, D]`` by ``positions [B, L]``."""
   half = x.shape[-1] // 2
@@ -107,7 +115,7 @@ class Block(nn.Module):
     y = RMSNorm(dtype, name="attn_norm")(x)
     qkv = _param(self, "qkv", (3, cfg.d_model, h, d), (None, "embed", "heads", "head_dim"))
     # Heads before positions: decoding then reads each head's keys as one block.
-    q, k, v = (jnp.einsum("bld,dhk->bhlk", y, w.astype(dtype)) for w in qkv)
+    q, k, v = (_mix("bld,dhk->bhlk", y, w, dtype) for w in qkv)
     q, k = _rope(q, positions, cfg.rope_base), _rope(k, positions, cfg.rope_base)
     if kv is None:
       keys, values, key_pos = k, v, positions
@@ -121,15 +129,15 @@ class Block(nn.Module):
       visible &= segments[:, None, None, :] == segments[:, None, :, None]
     scores = jnp.where(visible, scores / jnp.sqrt(d).astype(jnp.float32), -1e30)
     attn = jax.nn.softmax(scores, axis=-1).astype(dtype)
-    y = jnp.einsum("bhqs,bhsk->bhqk", attn, values)
+    y = _mix("bhqs,bhsk->bhqk", attn, values, dtype)
     out = _param(self, "out", (h, d, cfg.d_model), ("heads", "head_dim", "embed"))
-    x = x + jnp.einsum("bhlk,hkd->bld", y, out.astype(dtype))
+    x = x + _mix("bhlk,hkd->bld", y, out, dtype)
     y = RMSNorm(dtype, name="mlp_norm")(x)
     w_in = _param(self, "mlp_in", (cfg.d_model, cfg.d_ff), ("embed", "mlp"))
     w_out = _param(self, "mlp_out", (cfg.d_ff, cfg.d_model), ("mlp", "embed"))
     # ReLU: on CPU its gradient fuses into the transposed copy XLA makes for the weight
     # gradient far more cheaply than SiLU's or GELU's (1.3x the whole small train step).
-    y = jax.nn.relu(y @ w_in.astype(dtype)) @ w_out.astype(dtype)
+    y = _mix("bld,df->blf", jax.nn.relu(_mix("bld,df->blf", y, w_in, dtype)), w_out, dtype)
     return x + y, kv
 
 
