@@ -49,7 +49,6 @@ def bench_loop(config, batch, repeats):
 
   def run(key):
     table = start(GAME, pair, params, key, batch)
-    tokens = 0
     while not bool(table.state.done.all()):
       key, sub = jax.random.split(key)
       table = advance(GAME, pair, params, table, sub)

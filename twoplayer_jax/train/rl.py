@@ -208,10 +208,12 @@ def _advantages(rewards, values, mask, settings: RLSettings):
     advantages, returns = objectives.gae(rewards, values, mask, settings.gamma, lam)
   else:
     total = jnp.sum(rewards, axis=1)
-    sequence = {"reinforce": lambda r: objectives.batch_baseline(r),
-                "rloo": lambda r: objectives.rloo(r, settings.group_size),
-                "grpo": lambda r: objectives.grpo(r, settings.group_size)}[settings.algorithm]
-    advantages, returns = objectives.per_token(sequence(total), mask), jnp.zeros_like(mask)
+    if settings.algorithm == "reinforce":
+      sequence = objectives.batch_baseline(total)
+    else:
+      estimator = objectives.rloo if settings.algorithm == "rloo" else objectives.grpo
+      sequence = estimator(total, settings.group_size)
+    advantages, returns = objectives.per_token(sequence, mask), jnp.zeros_like(mask)
   if settings.normalize_advantages:
     mean = objectives.masked_mean(advantages, mask)
     std = jnp.sqrt(objectives.masked_mean(jnp.square(advantages - mean), mask))
