@@ -1,12 +1,14 @@
 # make run: set up .venv and run the main job on its default config.
 # make test: set up .venv if needed and run the test suite.
+# make results: every experiment's default variant, then RESULTS.md.
 # make bench: the benchmarks of BENCHMARKS.md, figures in workdirs/bench/.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench clean
+.PHONY: run test results bench clean
+EXPERIMENTS := pipeline chain_of_thought in_context hallucination red_team twenty_questions
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,10 +18,16 @@ $(STAMP): requirements.txt pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(PY) -m experiments.play --config configs/play.py
+	$(PY) -m experiments.pipeline --config configs/pipeline.py --workdir workdirs/pipeline
 
 test: $(STAMP)
 	$(PY) -m pytest tests
+
+results: $(STAMP)
+	for name in $(EXPERIMENTS); do \
+	  $(PY) -m experiments.$$name --config configs/$$name.py --workdir workdirs/$$name || exit 1; \
+	done
+	$(PY) -m experiments.report
 
 bench: $(STAMP)
 	mkdir -p workdirs/bench

@@ -11,7 +11,6 @@ import json
 import os
 import time
 
-from absl import app
 import jax
 import numpy as np
 from jax.experimental import multihost_utils
@@ -106,4 +105,4 @@ def evaluate(c, model, params) -> dict:
 
 
 if __name__ == "__main__":
-  app.run(main)
+  launch.run(main)

@@ -13,6 +13,7 @@ environment variables) name them.
 import json
 import os
 
+from absl import app
 from absl import flags
 from absl import logging
 import jax
@@ -28,7 +29,13 @@ NUM_PROCESSES = flags.DEFINE_integer("num_processes", int(os.environ.get("JAX_NU
                                      "Processes of a multi-process run.")
 PROCESS_ID = flags.DEFINE_integer("process_id", int(os.environ.get("JAX_PROCESS_ID", 0)),
                                   "This process's index in a multi-process run.")
-flags.mark_flags_as_required(["config", "workdir"])
+
+def run(main) -> None:
+  """Runs an experiment's ``main`` under absl, ``--config`` and ``--workdir`` required
+  (required only then: importing an experiment defines its flags but parses none)."""
+  flags.mark_flags_as_required(["config", "workdir"])
+  app.run(main)
+
 
 _POD_VARIABLES = ("TPU_WORKER_HOSTNAMES", "SLURM_JOB_ID", "MEGASCALE_COORDINATOR_ADDRESS")
 

@@ -166,6 +166,22 @@ def test_rebuilding_reuses_same_settings_and_refuses_others(data_dir, tmp_path):
   assert open(os.path.join(other, "keep.txt")).read() == "old"
 
 
+def test_a_config_of_ones_own_is_built_and_read_by_object(tmp_path):
+  config = configs.transcripts_config("arithmetic", {"average": 1.0}, "my_sums",
+                                      game_settings={"num_digits": 1},
+                                      player_settings={"average": {"error_rate": 0.5}})
+  with pytest.raises(sources.NotBuiltError):
+    sources.load("game_transcripts", "train", str(tmp_path), config=config)
+  build.build("game_transcripts", str(tmp_path), num_examples=64, batch_size=64, config=config)
+  source = sources.load("game_transcripts", "train", str(tmp_path), config=config)
+  assert source.name == "game_transcripts/my_sums" and len(source) == 64
+  assert source.metadata["settings"]["config"]["player_settings"] == {
+      "average": {"error_rate": 0.5}}
+  assert 0.2 < np.mean([r["payoff"][1] for r in read_all(source)]) < 0.8
+  with pytest.raises(ValueError, match="name the config once"):
+    sources.load("game_transcripts/arithmetic_expert", "train", str(tmp_path), config=config)
+
+
 def test_a_dataset_never_built_names_the_build_command(tmp_path):
   with pytest.raises(sources.NotBuiltError, match=(
       r"python -m twoplayer_jax\.data\.build --dataset game_transcripts/arithmetic_noisy "

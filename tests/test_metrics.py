@@ -127,6 +127,16 @@ def test_resumed_run_replaces_the_steps_after_its_checkpoint(tmp_path):
   assert starts == [5]
 
 
+def test_run_restarted_before_its_first_checkpoint_replaces_every_row(tmp_path):
+  writer = metrics.MetricsWriter(tmp_path, every=1, progress=False)
+  run(writer, [1, 2, 3])
+  writer.close()
+  writer = metrics.MetricsWriter(tmp_path, every=1, progress=False, start_step=0)
+  run(writer, [1, 2])
+  writer.close()
+  assert [r["step"] for r in read_rows(tmp_path)] == [1, 2]
+
+
 def test_progress_bar_shows_rate_eta_and_chosen_metrics(tmp_path, capsys):
   writer = metrics.MetricsWriter(tmp_path, every=2, total_steps=6,
                                  progress_keys=("loss", "accuracy"))

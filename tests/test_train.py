@@ -66,7 +66,7 @@ def test_rl_from_a_weak_policy_raises_the_payoff(weak_policy):
   state = train.create(jax.tree.map(jnp.copy, weak_policy), tx, jax.random.key(2))
   for _ in range(60):
     state, metrics = iteration(state, train.Params())
-  assert int(state.step) == 60 * 4
+  assert int(state.step) == 60
   assert payoff(state.params) > before + 0.1, (before, payoff(state.params))
 
 

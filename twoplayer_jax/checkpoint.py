@@ -34,6 +34,7 @@ Interrupted saves are not a problem: Orbax writes a step into a temporary direct
 and renames it when complete, so a save killed midway never counts as a step.
 """
 
+import os
 import signal
 import threading
 from typing import Any
@@ -103,7 +104,8 @@ class Checkpoints:
     if every < 1 or keep < 1:
       raise ValueError(f"every={every} and keep={keep} must both be at least 1")
     self.every = every
-    self.directory = epath.Path(workdir) / "checkpoints"
+    # Orbax needs an absolute path; a relative workdir is taken from the current directory.
+    self.directory = epath.Path(os.path.abspath(os.fspath(workdir))) / "checkpoints"
     registry = ocp.handlers.DefaultCheckpointHandlerRegistry()
     registry.add(_STATE, ocp.args.StandardSave, ocp.handlers.StandardCheckpointHandler())
     registry.add(_STATE, ocp.args.StandardRestore, ocp.handlers.StandardCheckpointHandler())

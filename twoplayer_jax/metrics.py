@@ -70,14 +70,15 @@ class MetricsWriter:
     self._last_step = start_step
     self._tokens = 0
     self._jsonl = self._events = self._bar = None
+    self.last: dict[str, float] = {}  # The last row written.
     if not active:
       return
     os.makedirs(workdir, exist_ok=True)
-    if start_step and os.path.exists(self.path):
+    if os.path.exists(self.path):  # Rows of an interrupted run after its last checkpoint.
       _drop_rows_after(self.path, start_step)
     self._jsonl = open(self.path, "a", encoding="utf-8")
     self._events = tensorboardX.SummaryWriter(
-        os.fspath(workdir), purge_step=start_step + 1 if start_step else None)
+        os.fspath(workdir), purge_step=start_step + 1)
     self._bar = tqdm.tqdm(total=total_steps, initial=start_step, unit="step",
                           dynamic_ncols=True, disable=not progress)
 
@@ -121,6 +122,7 @@ class MetricsWriter:
     if tokens is not None:
       row["tokens_per_s"] = float(self._tokens) / seconds
     self._last_time, self._last_step, self._tokens = now, step, 0
+    self.last = row
     if not self.active:
       return None
     self._jsonl.write(json.dumps(row) + "\n")

@@ -18,7 +18,7 @@ from absl import app, flags
 import tensorflow_datasets as tfds
 
 from twoplayer_jax import vocab
-from twoplayer_jax.data import builders, corpus, sources
+from twoplayer_jax.data import builders, configs, corpus, sources
 
 BUILDERS = {"game_transcripts": builders.GameTranscripts,
             "game_preferences": builders.GamePreferences, "text_corpus": corpus.TextCorpus}
@@ -27,7 +27,8 @@ BUILDERS = {"game_transcripts": builders.GameTranscripts,
 def build(dataset: str, data_dir: str | None = None, *, num_examples: int | None = None,
           num_validation: int = 0, seed: int = 0, batch_size: int = 1024,
           corpus_paths: Sequence[str] = (), overwrite: bool = False,
-          progress: bool = False) -> tfds.core.DatasetBuilder:
+          progress: bool = False, config: configs.GameConfig | None = None
+          ) -> tfds.core.DatasetBuilder:
   """Builds ``dataset`` (``name/config``) into ``data_dir`` and returns its builder.
 
   Args:
@@ -38,11 +39,13 @@ def build(dataset: str, data_dir: str | None = None, *, num_examples: int | None
     corpus_paths: text_corpus's files or directories.
     overwrite: replace a dataset built with other settings.
     progress: show a progress bar.
+    config: a game variant of one's own (``configs.transcripts_config``), built under
+      ``dataset/config.name``; ``dataset`` is then the builder's name alone.
 
   Raises:
     FileExistsError: if ``data_dir`` holds the dataset built with other settings.
   """
-  name, _, config = dataset.partition("/")
+  name, config = sources.builder_and_config(dataset, config)
   if name not in BUILDERS:
     raise KeyError(f"unknown dataset {dataset!r}; datasets: {sorted(BUILDERS)}")
   if name == "text_corpus":
@@ -51,7 +54,7 @@ def build(dataset: str, data_dir: str | None = None, *, num_examples: int | None
     settings = {"num_examples": num_examples, "num_validation": num_validation, "seed": seed,
                 "batch_size": batch_size}
   data_dir = os.path.expanduser(data_dir) if data_dir else None
-  builder = BUILDERS[name](data_dir=data_dir, config=config or None, progress=progress,
+  builder = BUILDERS[name](data_dir=data_dir, config=config, progress=progress,
                            **settings)
   mode = tfds.download.GenerateMode.FORCE_REDOWNLOAD if overwrite else None
   builder.download_and_prepare(download_config=tfds.download.DownloadConfig(

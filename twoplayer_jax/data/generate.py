@@ -12,7 +12,6 @@ import itertools
 from typing import Any, Iterator
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from twoplayer_jax import game as game_lib

@@ -81,23 +81,35 @@ class Source:
     return f"Source({self.name}, split={self.split!r}, {len(self)} records)"
 
 
-def load(dataset: str, split: str = "train", data_dir: str | None = None) -> Source:
+def builder_and_config(dataset: str, config: Any = None) -> tuple[str, Any]:
+  """The builder's name and its config (a name, a ``BuilderConfig`` or None) from
+  ``dataset`` as ``name/config`` or ``name`` with ``config`` given as an object."""
+  name, _, config_name = dataset.partition("/")
+  if config is not None and config_name:
+    raise ValueError(f"name the config once: {dataset!r} or config={config.name!r}")
+  return name, config or config_name or None
+
+
+def load(dataset: str, split: str = "train", data_dir: str | None = None,
+         config: Any = None) -> Source:
   """One split of a built dataset.
 
   Args:
     dataset: ``name`` or ``name/config``, e.g. ``game_transcripts/arithmetic_expert``.
     split: ``train`` or ``validation``.
     data_dir: the directory it was built into (TFDS's default when None).
+    config: a config object of one's own (``configs.transcripts_config``), with
+      ``dataset`` the builder's name alone.
 
   Raises:
     NotBuiltError: if it was never built there (the message names the build command).
     KeyError: if the dataset or config does not exist, or the split was not built.
   """
-  name = dataset.split("/")[0]
+  name, config = builder_and_config(dataset, config)
   if name not in DATASETS:
     raise KeyError(f"unknown dataset {dataset!r}; datasets: {list(DATASETS)}")
   data_dir = os.path.expanduser(data_dir) if data_dir else None
-  builder = tfds.builder(dataset, data_dir=data_dir)
+  builder = tfds.builder(name, config=config, data_dir=data_dir)
   if not builder.is_prepared():
     parent = os.path.dirname(builder.data_dir)
     others = sorted(os.listdir(parent)) if os.path.isdir(parent) else []

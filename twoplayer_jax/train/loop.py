@@ -33,12 +33,14 @@ def fit(update: Callable[[TrainState, Any], tuple[TrainState, dict]], state: Tra
 
   Args:
     update: ``(state, batch) -> (state, metrics)``, jitted (donating the state).
-    state: the state to continue from; ``state.step`` is the number of updates made.
+    state: the state to continue from; ``state.step`` is the number of updates made
+      (``[S]``, all equal, for the stacked states of seeds trained side by side).
     batches: an iterator of host batches with ``get_state()`` (a Grain iterator), its
       position matching ``state``.
     num_steps: the step to stop at.
     writer: where metrics go; it raises ``FloatingPointError`` on a NaN or inf.
-    checkpoints: where checkpoints go (None: no checkpoints).
+    checkpoints: where checkpoints go (None: no checkpoints); the last step is always
+      saved.
     place: puts a host batch on the devices (e.g. as global sharded arrays).
     sync_every: steps between waits on the device (metrics are read then).
     tokens_per_step: tokens in a batch, for the tokens/s metric.
@@ -47,7 +49,7 @@ def fit(update: Callable[[TrainState, Any], tuple[TrainState, dict]], state: Tra
     The final state, and whether the run stopped early on preemption (SIGTERM); a
     checkpoint of the stop step was then saved.
   """
-  step = int(jax.device_get(state.step))
+  step = int(np.max(jax.device_get(state.step)))  # States of vmapped seeds agree.
   pending = []  # Metrics of the steps since the last wait, still on the device.
   while step < num_steps:
     state, metrics = update(state, place(next(batches)))
@@ -65,11 +67,9 @@ def fit(update: Callable[[TrainState, Any], tuple[TrainState, dict]], state: Tra
       writer.write(at, values, tokens=tokens_per_step, force=at == num_steps)
     pending = []
     preempted = _any_process(checkpoint.preemption_requested())
-    if checkpoints:
-      if preempted:
-        checkpoints.save(step, state, batches.get_state(), force=True)
-      else:
-        checkpoints.maybe_save(step, state, batches.get_state())
+    if checkpoints:  # Every `every` steps, on preemption, and at the end.
+      checkpoints.save(step, state, batches.get_state(),
+                       force=preempted or step == num_steps)
     if preempted:
       return state, True
   return state, False

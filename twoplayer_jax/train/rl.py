@@ -4,8 +4,9 @@
 (seat ``settings.role``, a model player at temperature 1) plays a batch of games against
 a fixed opponent, the games are scored by the game's payoff, a learned reward model, or
 both, advantages are estimated over the learner's own tokens, and the learner is updated
-for a few epochs of minibatches. Jit it with ``donate_argnums=0``; ``jax.vmap`` it over
-train states to train several seeds at once.
+for a few epochs of minibatches. ``state.step`` counts iterations (the optimiser counts
+its own steps). Jit it with ``donate_argnums=0``; ``jax.vmap`` it over train states to
+train several seeds at once.
 """
 
 import dataclasses
@@ -194,8 +195,7 @@ def make_iteration(game: game_lib.Game, model: Model, tx: optax.GradientTransfor
         learner_tokens=jnp.sum(mask), game_length=jnp.mean(traj.length - traj.opening_length))
     if use_kl:
       metrics["kl_to_reference"] = objectives.masked_mean(traj.logprob - ref_logp, mask)
-    steps = settings.epochs * settings.minibatches
-    return TrainState(params, opt_state, state.step + steps, rng), metrics
+    return TrainState(params, opt_state, state.step + 1, rng), metrics
 
   return iteration
 

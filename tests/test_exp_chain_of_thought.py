@@ -1,0 +1,147 @@
+"""The chain-of-thought experiment (claim 2): its smoke run as launched, resumed, reported."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import matplotlib
+import numpy as np
+import pytest
+
+from configs import chain_of_thought as config_lib
+from experiments import chain_of_thought as cot
+from experiments import common
+
+matplotlib.use("Agg")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, smoke_env):
+  """The smoke variant run twice in one workdir: (first summary, second summary, workdir,
+  seconds of the first run, seconds of the second)."""
+  tmp = tmp_path_factory.mktemp("chain_of_thought")
+  workdir = tmp / "work"
+  command = [sys.executable, "-m", "experiments.chain_of_thought", "--config",
+             "configs/chain_of_thought.py:smoke", "--workdir", str(workdir),
+             f"--config.data_dir={tmp / 'data'}"]
+  summaries, seconds = [], []
+  for _ in range(2):
+    start = time.perf_counter()
+    subprocess.run(command, cwd=ROOT, env=smoke_env, check=True, capture_output=True, timeout=600)
+    seconds.append(time.perf_counter() - start)
+    with open(workdir / "summary.json") as f:
+      summaries.append(json.load(f))
+  return summaries[0], summaries[1], workdir, seconds
+
+
+def test_summary_has_both_formats_per_digit_count(runs):
+  summary, _, _, _ = runs
+  c = config_lib.get_config("smoke")
+  assert summary["num_seeds"] == c.num_seeds >= 3
+  assert summary["eval_digits"] == list(c.eval_digits)
+  for fmt in cot.FORMATS:
+    s = summary["formats"][fmt]
+    assert set(s["accuracy"]) == {str(d) for d in c.eval_digits}
+    for acc in s["accuracy"].values():
+      assert len(acc["seeds"]) == c.num_seeds
+      assert all(0.0 <= a <= 1.0 for a in acc["seeds"])
+      assert np.isclose(acc["mean"], np.mean(acc["seeds"]))
+    assert np.isfinite(s["final_loss"]) and s["final_loss"] > 0
+    assert "two> " in s["example_games"][str(max(c.eval_digits))]
+  qa, qca = summary["formats"]["qa"], summary["formats"]["qca"]
+  # Equal padded-token budgets: Q-A's shorter games buy more steps.
+  assert qa["steps"] > qca["steps"] and qa["seq_len"] < qca["seq_len"]
+  for s in (qa, qca):
+    assert s["tokens"] == s["steps"] * c.batch_size * s["seq_len"]
+    step_tokens = c.batch_size * s["seq_len"]
+    assert c.token_budget - step_tokens < s["tokens"] <= c.token_budget
+    assert 0 < s["loss_tokens"] < s["tokens"]
+  assert set(summary["claim_2"]["gain"]) == {str(d) for d in c.eval_digits}
+
+
+def test_resume_reuses_the_finished_stages(runs):
+  first, second, workdir, seconds = runs
+  for fmt in cot.FORMATS:
+    with open(workdir / f"sft_{fmt}" / "metrics.jsonl") as f:
+      steps = [json.loads(line)["step"] for line in f]
+    assert steps == sorted(set(steps)), "a finished stage was trained again"
+    assert first["formats"][fmt]["accuracy"] == second["formats"][fmt]["accuracy"]
+    assert first["formats"][fmt]["seconds"] == second["formats"][fmt]["seconds"]
+  assert seconds[1] < seconds[0], seconds
+
+
+def test_report_writes_table_and_plot(runs, tmp_path):
+  summary, _, _, _ = runs
+
+  def save(fig, stem):
+    path = tmp_path / f"{stem}.png"
+    fig.savefig(path)
+    return path.name
+
+  markdown = cot.report(summary, save)
+  assert "| 3 (beyond training) |" in markdown and "Claim 2 is" in markdown
+  assert "![accuracy against digits per format](accuracy.png)" in markdown
+  assert (tmp_path / "accuracy.png").stat().st_size > 1000
+
+
+class Part(list):
+  """A data source of game records held in a list."""
+
+  def __getitems__(self, indices):
+    return [self[i] for i in indices]
+
+
+def record(i, length=4):
+  """Game ``i``: BOS, player one's token, then player two's ``length - 2`` tokens."""
+  return {"tokens": np.full(length, 10 + i, np.int32), "owner": np.array([0, 1] + [2] * (
+      length - 2), np.int32), "reward": np.zeros((length, 2), np.float32),
+          "opening_length": 2, "example_id": i}
+
+
+def test_games_serve_every_record_each_epoch_and_resume():
+  games = common.Games([Part([record(0), record(1, 5)]), Part(record(i) for i in range(2, 6))],
+                    batch_size=3, seq_len=6, seed=0)
+  epochs = [np.concatenate([next(games)["tokens"][:, 0] for _ in range(2)]) for _ in range(3)]
+  for epoch in epochs:
+    assert sorted(epoch) == list(range(10, 16))
+  assert any(list(a) != list(b) for a, b in zip(epochs, epochs[1:]))
+  state = games.get_state()
+  batch = next(games)
+  assert batch["tokens"].shape == batch["loss_mask"].shape == (3, 6)
+  np.testing.assert_array_equal(batch["loss_mask"][:, :2], False)
+  np.testing.assert_array_equal(batch["loss_mask"].sum(1), 2 + (batch["tokens"][:, 0] == 11))
+  games.set_state(state)
+  np.testing.assert_array_equal(next(games)["tokens"], batch["tokens"])
+
+
+def test_budget_and_context_checks():
+  c = config_lib.get_config()
+  cot.check(c)
+  longest = cot.arithmetic(c, max(c.eval_digits), "qca").max_length
+  c.model.max_length = longest - 1
+  with pytest.raises(ValueError, match="longest evaluated game"):
+    cot.check(c)
+  c.model.max_length, c.token_budget = longest, c.batch_size
+  with pytest.raises(ValueError, match="buys no step"):
+    cot.check(c)
+  with pytest.raises(ValueError, match="unknown variant"):
+    config_lib.get_config("large")
+
+
+def test_claim_compares_trained_and_longer_problems():
+  acc = lambda *means: {str(d): {"mean": m, "std": 0.01} for d, m in zip((1, 2, 3), means)}
+  summary = {"train_digits": [1, 2], "formats": {"qa": {"accuracy": acc(0.9, 0.3, 0.0)},
+                                                 "qca": {"accuracy": acc(0.9, 0.8, 0.2)}}}
+  claim = cot.claim(summary)
+  assert claim["gain"] == pytest.approx({"1": 0.0, "2": 0.5, "3": 0.2})
+  assert claim["qca beats qa on hardest trained"] and claim["qca beats qa beyond training"]
+  assert claim["gain larger on hardest trained than easiest"]
+  assert claim["mean gain beyond training"] == pytest.approx(0.2)
+  # A gain below CLEAR_GAIN, or within the seeds' spread, is no win.
+  summary["formats"]["qca"]["accuracy"]["3"]["mean"] = 0.01
+  assert not cot.claim(summary)["qca beats qa beyond training"]
+  summary["formats"]["qca"]["accuracy"]["2"]["std"] = 0.6
+  assert not cot.claim(summary)["qca beats qa on hardest trained"]

@@ -1,0 +1,112 @@
+"""The in-context learning experiment (claim 3): its smoke run as launched, resumed, reported."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import matplotlib
+import numpy as np
+import pytest
+
+from configs import in_context as config_lib
+from experiments import in_context as icl
+
+matplotlib.use("Agg")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, smoke_env):
+  """The smoke variant run twice in one workdir: (first summary, second summary, workdir,
+  seconds of the first run, seconds of the second)."""
+  tmp = tmp_path_factory.mktemp("in_context")
+  workdir = tmp / "work"
+  command = [sys.executable, "-m", "experiments.in_context", "--config",
+             "configs/in_context.py:smoke", "--workdir", str(workdir),
+             f"--config.data_dir={tmp / 'data'}"]
+  summaries, seconds = [], []
+  for _ in range(2):
+    start = time.perf_counter()
+    subprocess.run(command, cwd=ROOT, env=smoke_env, check=True, capture_output=True, timeout=600)
+    seconds.append(time.perf_counter() - start)
+    with open(workdir / "summary.json") as f:
+      summaries.append(json.load(f))
+  return summaries[0], summaries[1], workdir, seconds
+
+
+def test_summary_has_every_pool_and_number_of_examples(runs):
+  summary, _, _, _ = runs
+  c = config_lib.get_config("smoke")
+  assert summary["num_seeds"] == c.num_seeds >= 3
+  assert list(summary["pools"]) == [icl.pool_name(n) for n in c.num_tasks]
+  ks = {str(k) for k in c.num_examples}
+  for p in summary["pools"].values():
+    assert set(p["held_out"]) == ks
+    for acc in [*p["held_out"].values(), p["train_tasks"]]:
+      assert len(acc["seeds"]) == c.num_seeds
+      assert all(0.0 <= a <= 1.0 for a in acc["seeds"])
+      assert np.isclose(acc["mean"], np.mean(acc["seeds"]))
+    assert np.isfinite(p["final_loss"]) and p["final_loss"] > 0
+    assert p["tokens"] == c.steps * c.batch_size * icl.in_context(c, max(c.num_examples)).max_length
+  cover = [summary["coverage"][str(k)] for k in c.num_examples]
+  assert all(0.0 <= x <= 1.0 for x in cover) and cover == sorted(cover)
+  assert summary["chance"] == pytest.approx(c.game.num_letters ** -c.game.word_length)
+  assert len(summary["claim_3"]["held-out accuracy with most examples, per pool"]) == len(
+      c.num_tasks)
+
+
+def test_resume_reuses_the_finished_stages(runs):
+  first, second, workdir, seconds = runs
+  for name in first["pools"]:
+    with open(workdir / f"sft_tasks{name}" / "metrics.jsonl") as f:
+      steps = [json.loads(line)["step"] for line in f]
+    assert steps == sorted(set(steps)), "a finished stage was trained again"
+    assert first["pools"][name] == second["pools"][name]
+  assert seconds[1] < seconds[0], seconds
+
+
+def test_report_writes_table_and_plot(runs, tmp_path):
+  summary, _, _, _ = runs
+
+  def save(fig, stem):
+    path = tmp_path / f"{stem}.png"
+    fig.savefig(path)
+    return path.name
+
+  markdown = icl.report(summary, save)
+  assert "| unlimited |" in markdown and "Claim 3 is" in markdown
+  assert "](accuracy.png)" in markdown
+  assert (tmp_path / "accuracy.png").stat().st_size > 1000
+
+
+def test_coverage_counts_queries_shown_in_the_examples():
+  # Two games of 2 examples of words of 2 letters: "ab>..;cd>..;" then the query.
+  def game(first, second):
+    return [0, *first, 0, 0, 0, 0, *second, 0, 0, 0, 0]
+
+  tokens = np.array([game([97, 98], [99, 100]), game([97, 97], [97, 97])])
+  query = np.array([[1, 2], [0, 1]])  # "bc": shown in the first game; "ab": not in the second.
+  assert icl.coverage(tokens, query, num_examples=2, word_length=2) == 0.5
+  assert icl.coverage(tokens, query, num_examples=0, word_length=2) == 0.0
+
+
+def test_checks_and_claim():
+  c = config_lib.get_config()
+  icl.check(c)
+  c.model.max_length = icl.in_context(c, max(c.num_examples)).max_length - 1
+  with pytest.raises(ValueError, match="shorter than the longest game"):
+    icl.check(c)
+  c = config_lib.get_config()
+  c.num_tasks = (4, 10 ** 6)
+  with pytest.raises(ValueError, match="num_tasks"):
+    icl.check(c)
+  with pytest.raises(ValueError, match="unknown variant"):
+    config_lib.get_config("large")
+  acc = lambda *means: {"held_out": {str(k): {"mean": m} for k, m in zip((0, 4), means)}}
+  claim = icl.claim({"num_examples": [0, 4],
+                     "pools": {"4": acc(0.1, 0.2), "64": acc(0.1, 0.5), "all": acc(0.1, 0.4)}})
+  assert claim["rises from smallest to largest pool"]
+  assert not claim["never falls with more tasks"]
+  assert claim["largest pool rises from fewest to most examples"]

@@ -1,0 +1,123 @@
+"""The red-team experiment (claim 5): its smoke variant end to end, resumed, and reported."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from experiments import red_team
+from twoplayer_jax import games, rollout
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _run(workdir, data_dir, env):
+  start = time.perf_counter()
+  subprocess.run([sys.executable, "-m", "experiments.red_team", "--config",
+                  "configs/red_team.py:smoke", "--workdir", str(workdir),
+                  f"--config.data_dir={data_dir}"], cwd=ROOT, env=env, check=True,
+                 capture_output=True, text=True, timeout=600)
+  with open(os.path.join(workdir, "summary.json")) as f:
+    return json.load(f), time.perf_counter() - start
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, smoke_env):
+  """The smoke variant run, then run again in the same workdir."""
+  tmp = tmp_path_factory.mktemp("red_team")
+  first, first_s = _run(tmp / "work", tmp / "data", smoke_env)
+  again, again_s = _run(tmp / "work", tmp / "data", smoke_env)
+  return first, again, first_s, again_s
+
+
+def _rates(summary):
+  for line in red_team.LINES:
+    for row in summary["lines"][line]:
+      yield row
+
+
+def test_summary_has_every_round_line_and_attacker(runs):
+  summary = runs[0]
+  assert summary["num_seeds"] == 2 and summary["rounds"] == 1
+  assert summary["attackers"] == ["learned", "human", "plain", "disguised"]
+  assert set(summary["stages"]) == {"attacker_sft", "defender_sft", "attack_r0", "defend_r1",
+                                    "attack_r1"}
+  for line in red_team.LINES:
+    assert [row["round"] for row in summary["lines"][line]] == [0, 1]
+  for row in _rates(summary):
+    for name in summary["attackers"]:
+      payoff, success = row["payoff"][name], row["success"][name]
+      assert len(payoff["seeds"]) == 2
+      # Every game pays player two +1 or -1: its payoff is 1 - 2 * the attacker's wins.
+      np.testing.assert_allclose(payoff["seeds"], 1 - 2 * np.array(success["seeds"]), atol=1e-6)
+      assert all(0 <= s <= 1 for s in success["seeds"])
+    worst = row["worst_case"]["mean"]
+    assert math.isfinite(worst) and worst <= min(p["mean"] for p in row["payoff"].values())
+  claim = summary["claim_5"]
+  assert isinstance(claim["red team finds more failures"], bool)
+  assert math.isfinite(claim["final worst case, adversarial minus scripted_only"])
+
+
+def test_round_zero_defender_is_shared_by_both_lines(runs):
+  rows = [runs[0]["lines"][line][0] for line in red_team.LINES]
+  # Both lines start from defender_sft: the scripted attackers meet the same defender.
+  for name in ("human", "plain", "disguised"):
+    assert rows[0]["payoff"][name] == rows[1]["payoff"][name]
+
+
+def test_transcripts_show_the_red_team_asking(runs):
+  transcripts = runs[0]["transcripts"]
+  assert [t.split(",")[0] for t in transcripts] == ["round 0", "round 1"]
+  for games_ in transcripts.values():
+    assert len(games_) == 3 and all(g.startswith("one> ") for g in games_)
+
+
+def test_resume_reuses_finished_stages(runs):
+  first, again, first_s, again_s = runs
+  assert again["lines"] == first["lines"] and again["stages"] == first["stages"]
+  assert again_s < first_s
+
+
+def test_report_writes_markdown_and_plots(runs, tmp_path):
+  import matplotlib  # pylint: disable=import-outside-toplevel
+  matplotlib.use("Agg")
+
+  def save(fig, stem):
+    path = tmp_path / f"{stem}.png"
+    fig.savefig(path)
+    return path.name
+
+  text = red_team.report(runs[0], save)
+  assert "| adversarial | 1 |" in text and "| scripted_only | 0 |" in text
+  assert "![" in text and "confirmed" in text
+  assert (tmp_path / "rounds.png").stat().st_size > 0
+
+
+def test_drawn_plays_the_attacker_its_logits_pick():
+  game = games.make("red_team")
+  attackers = red_team.drawn([games.player("red_team", 1, n, game) for n in ("plain", "human")])
+  defender = games.player("red_team", 2, "expert", game)
+  play = jax.jit(lambda logits: rollout.run(game, (attackers, defender), ((logits, None), None),
+                                            jax.random.key(0), 64).carries[0][0])
+  np.testing.assert_array_equal(play(jnp.log(jnp.array([0.0, 1.0]))), 1)
+  np.testing.assert_array_equal(play(jnp.log(jnp.array([1.0, 0.0]))), 0)
+  assert 10 < int(jnp.sum(play(jnp.zeros(2)))) < 54
+
+
+def test_claim_compares_the_last_round():
+  row = lambda worst, gap: {"worst_case": {"mean": worst, "std": 0.01},
+                            "learned_minus_best_scripted": {"mean": gap}}
+  summary = {"lines": {"adversarial": [row(-1.0, 0.5), row(0.5, 0.2)],
+                       "scripted_only": [row(-1.0, 0.5), row(-0.5, -0.1)]}}
+  claim = red_team.claim(summary)
+  assert claim["adversarial training raises the worst case"]
+  assert not claim["red team finds more failures"]
+  assert claim["defenders where the red team wins more often than every scripted attacker"] == (
+      "3 of 4")

@@ -1,0 +1,118 @@
+"""The twenty questions experiment (claim 6): its smoke run, resume, report and helpers."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from experiments import twenty_questions
+from twoplayer_jax import game as game_lib
+from twoplayer_jax import games, rollout, vocab
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+STAGES = ("clone_average", "clone_expert", "rl_ppo_terminal", "rl_ppo_per_turn")
+
+
+def run_smoke(workdir, data_dir, env):
+  start = time.perf_counter()
+  subprocess.run(
+      [sys.executable, "-m", "experiments.twenty_questions", "--config",
+       "configs/twenty_questions.py:smoke", "--workdir", workdir, "--config.data_dir=" + data_dir],
+      cwd=ROOT, env=env,
+      capture_output=True, text=True, timeout=600, check=True)
+  with open(os.path.join(workdir, "summary.json")) as f:
+    return json.load(f), time.perf_counter() - start
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, smoke_env):
+  """The smoke variant run twice in one workdir: the second run resumes the first."""
+  tmp = tmp_path_factory.mktemp("twenty_questions")
+  paths = [str(tmp / "work"), str(tmp / "data"), smoke_env]
+  first, first_seconds = run_smoke(*paths)
+  mtimes = {s: os.path.getmtime(os.path.join(paths[0], s, "stage.json")) for s in STAGES}
+  second, second_seconds = run_smoke(*paths)
+  return paths[0], first, second, mtimes, first_seconds, second_seconds
+
+
+def test_summary_has_every_policy_and_the_curves(runs):
+  workdir, summary, *_ = runs
+  assert summary["num_seeds"] == 2 and set(summary["policies"]) == set(STAGES)
+  for name, policy in summary["policies"].items():
+    for mode in ("sampled", "greedy"):
+      results = policy[mode]
+      assert len(results["payoff"]["seeds"]) == 2
+      assert all(-0.2 - 1e-6 <= x <= 1 for x in results["payoff"]["seeds"])  # 4 questions.
+      assert all(0 <= x <= 1 for x in results["solve_rate"]["seeds"])
+      assert all(0 <= x <= 4 for x in results["questions_to_solve"]["seeds"])
+      assert all(math.isfinite(results[k]["std"]) for k in results)
+    assert policy["seconds"] > 0 and policy["tokens"] > 0
+  assert summary["policies"]["rl_ppo_per_turn"]["per_turn_rewards"] is True
+  expert = summary["demonstrators"]["expert"]
+  assert expert["solve_rate"] == 1.0 and expert["questions_to_solve"] == 3.0  # log2(8).
+  assert summary["demonstrators"]["average"]["payoff"] < expert["payoff"]
+  for name in ("rl_ppo_terminal", "rl_ppo_per_turn"):
+    curve = summary["curves"][name]
+    assert curve["step"] == [5] and len(curve["seeds"]) == 2
+    assert np.isclose(curve["mean"][0], np.mean([s[0] for s in curve["seeds"]]))
+  assert "ppo: per_turn - terminal" in summary["claim_6"]
+
+
+def test_running_again_reuses_the_finished_stages(runs):
+  workdir, first, second, mtimes, first_seconds, second_seconds = runs
+  for s in STAGES:
+    assert os.path.getmtime(os.path.join(workdir, s, "stage.json")) == mtimes[s]
+  assert second_seconds < first_seconds
+  drop = lambda s: {k: v for k, v in s.items() if k != "command"}
+  assert drop(second) == drop(first)
+
+
+def test_report_writes_markdown_and_both_plots(runs, tmp_path):
+  _, summary, *_ = runs
+
+  def save(fig, stem):
+    path = tmp_path / f"{stem}.png"
+    fig.savefig(path)
+    return path.name
+
+  markdown = twenty_questions.report(summary, save)
+  assert "| clone_expert |" in markdown and "| rl_ppo_per_turn |" in markdown
+  assert "claim 6" in markdown and markdown.count("![") == 2
+  for stem in ("curves", "policies"):
+    assert (tmp_path / f"{stem}.png").stat().st_size > 0
+
+
+def test_outcomes_read_solved_games_and_questions_from_the_transcripts():
+  game = games.make("twenty_questions", num_secrets=16, max_questions=6, question_cost=0.1)
+  human = games.player("twenty_questions", 1, "human", game)
+  expert = games.player("twenty_questions", 2, "expert", game)
+  traj = rollout.play(game, (human, expert), (None, None), jax.random.key(0), 8)
+  results = jax.jit(lambda t: twenty_questions.outcomes(game, t))(traj)
+  assert np.all(results["solved"]) and np.all(results["charged"] == 4)
+  np.testing.assert_allclose(results["payoff"], 0.6, atol=1e-6)
+  summary = twenty_questions.summarise(jax.tree.map(lambda x: np.asarray(x)[None], results))
+  np.testing.assert_allclose(summary["solve_rate"], [1.0])
+  np.testing.assert_allclose(summary["questions_to_solve"], [4.0])
+
+
+def test_outcomes_count_an_unsolved_game_and_its_charged_turns():
+  game = games.make("twenty_questions", num_secrets=16, max_questions=3, question_cost=0.1)
+  state = game_lib.init(game, jax.random.key(0))
+  opening = state.length
+  wrong = (int(state.hidden["one"]["secret"]) + 1) % 16
+  for tok in vocab.encode(f"={wrong}⟨eot⟩no⟨eot⟩={wrong}⟨eot⟩no⟨eot⟩={wrong}⟨eot⟩"):
+    state, _ = game_lib.step(game, state, jnp.int32(tok))
+  assert bool(state.done)
+  batch = lambda x: x[None]
+  traj = game_lib.Trajectory(batch(state.tokens), batch(state.owner), None, None, None,
+                             batch(opening), batch(state.length), batch(state.returns), None)
+  results = twenty_questions.outcomes(game, traj)
+  assert not bool(results["solved"][0]) and int(results["charged"][0]) == 3
+  np.testing.assert_allclose(results["payoff"], [-0.3], atol=1e-6)
