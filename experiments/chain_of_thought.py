@@ -156,7 +156,7 @@ def claim(summary: dict) -> dict:
 
 def table(summary: dict) -> str:
   """Accuracy per digit count as a text table (mean ± std over seeds)."""
-  f = lambda m: f"{m['mean']:.3f} ± {m['std']:.3f}"
+  f = common.pm
   trained = set(summary["train_digits"])
   lines = [f"{'digits':<8} {'Q-A':>15} {'Q-C-A':>15}"]
   for d in summary["eval_digits"]:
@@ -190,7 +190,7 @@ def report(summary: dict, save) -> str:
   ax.legend()
   path = save(fig, "accuracy")
 
-  f = lambda m: f"{m['mean']:.3f} ± {m['std']:.3f}"
+  f = common.pm
   claim_ = claim(summary)  # From the accuracies, by the current rule.
   rows = ["| digits | Q-A | Q-C-A | Q-C-A − Q-A |", "|---|---|---|---|"]
   for d in digits:

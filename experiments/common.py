@@ -240,3 +240,8 @@ def mean_std(x) -> dict:
   """``{"mean", "std", "seeds"}`` of per-seed values ``[S]``."""
   x = np.asarray(x, np.float64)
   return {"mean": float(x.mean()), "std": float(x.std()), "seeds": x.tolist()}
+
+
+def pm(m: dict) -> str:
+  """A ``mean_std`` record as ``"mean ± std"``, three decimals."""
+  return f"{m['mean']:.3f} ± {m['std']:.3f}"

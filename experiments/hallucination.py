@@ -203,7 +203,7 @@ def verdict(summary: dict) -> dict:
 
 def table(summary: dict) -> str:
   """The summary as a text table (mean ± std over seeds)."""
-  f = lambda m: f"{m['mean']:.3f} ± {m['std']:.3f}"
+  f = common.pm
   lines = [f"{'policy':<12} {'seen right':>15} {'unseen wrong':>15} {'new wrong':>15} "
            f"{'new abstain':>15}"]
   for name, s in summary["policies"].items():
@@ -217,7 +217,7 @@ def report(summary: dict, save) -> str:
   """The RESULTS.md section: the table of outcomes per policy, the verdict and plots."""
   from matplotlib.figure import Figure
 
-  f = lambda m: f"{m['mean']:.3f} ± {m['std']:.3f}"
+  f = common.pm
   p, claim = summary["policies"], summary["claim_4"]
   rl = [stage_name(x) for x in summary["wrong_costs"]]
   games_per_set = ", ".join(f"{k} {v}" for k, v in summary["games_per_set"].items())

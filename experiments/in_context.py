@@ -163,7 +163,7 @@ def claim(summary: dict) -> dict:
 
 def table(summary: dict) -> str:
   """Held-out accuracy per pool and number of examples (mean ± std over seeds)."""
-  f = lambda m: f"{m['mean']:.3f} ± {m['std']:.3f}"
+  f = common.pm
   ks = [str(k) for k in summary["num_examples"]]
   lines = [f"{'tasks':<6}" + "".join(f"{'k=' + k:>15}" for k in ks) + f"{'train tasks':>15}"]
   for name, p in summary["pools"].items():
@@ -192,7 +192,7 @@ def report(summary: dict, save) -> str:
   ax.legend(fontsize=8)
   path = save(fig, "accuracy")
 
-  f = lambda m: f"{m['mean']:.3f} ± {m['std']:.3f}"
+  f = common.pm
   rows = ["| training tasks | " + " | ".join(f"k = {k}" for k in ks)
           + f" | own training tasks, k = {ks[-1]} |", "|---" * (len(ks) + 2) + "|"]
   for name, p in summary["pools"].items():

@@ -30,6 +30,7 @@ NUM_PROCESSES = flags.DEFINE_integer("num_processes", int(os.environ.get("JAX_NU
 PROCESS_ID = flags.DEFINE_integer("process_id", int(os.environ.get("JAX_PROCESS_ID", 0)),
                                   "This process's index in a multi-process run.")
 
+
 def run(main) -> None:
   """Runs an experiment's ``main`` under absl, ``--config`` and ``--workdir`` required
   (required only then: importing an experiment defines its flags but parses none)."""

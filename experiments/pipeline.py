@@ -183,7 +183,7 @@ def assess(c, game, human, model, scorer, params, records) -> dict:
 
 def table(summary: dict) -> str:
   """The summary as a text table (mean ± std over seeds)."""
-  f = lambda m: f"{m['mean']:.3f} ± {m['std']:.3f}"
+  f = common.pm
   lines = [f"{'stage':<10} {'payoff':>15} {'payoff greedy':>15} {'RM score':>15} "
            f"{'KL to sft':>15} {'tokens':>10} {'wall s':>7}"]
   for name, s in summary["stages"].items():
@@ -218,7 +218,7 @@ def report(summary: dict, save) -> str:
   ax.set(xlabel="RL iteration", ylabel="mean over seeds", title="policy learning")
   ax.legend(fontsize=8)
   path = save(fig, "stages")
-  f = lambda m: f"{m['mean']:.3f} ± {m['std']:.3f}"
+  f = common.pm
   rows = "\n".join(
       f"| {n} | {f(s['payoff'])} | {f(s['payoff_greedy'])} | {f(s['reward_model_score'])} | "
       f"{f(s['kl_to_sft'])} | {s['tokens']:,} | {s['seconds']:.0f} |" for n, s in stages.items())

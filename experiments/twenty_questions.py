@@ -206,7 +206,7 @@ def verdict(summary: dict) -> dict:
 
 def table(summary: dict) -> str:
   """The summary as a text table (mean ± std over seeds)."""
-  f = lambda m: f"{m['mean']:.3f} ± {m['std']:.3f}"
+  f = common.pm
   lines = [f"{'policy':<18} {'payoff':>15} {'greedy payoff':>15} {'solved':>15} "
            f"{'questions':>15}"]
   for name, s in summary["policies"].items():
@@ -225,7 +225,7 @@ def report(summary: dict, save) -> str:
   payoff over iterations and a bar chart of the final policies."""
   from matplotlib.figure import Figure
 
-  f = lambda m: f"{m['mean']:.3f} ± {m['std']:.3f}"
+  f = common.pm
   p, claim, curves = summary["policies"], summary["claim_6"], summary["curves"]
   lines = [
       f"Each policy plays player one ({summary['num_seeds']} seeds, mean ± std over seeds); "

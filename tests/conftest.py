@@ -1,8 +1,14 @@
-"""Fixtures shared by the test files."""
+"""Fixtures shared by the test files: experiments' smoke runs as their users launch them."""
 
+import json
 import os
+import subprocess
+import sys
+import time
 
 import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope="session")
@@ -15,3 +21,22 @@ def smoke_env(tmp_path_factory):
           "JAX_COMPILATION_CACHE_DIR": str(tmp_path_factory.mktemp("jit_cache")),
           "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
           "XLA_FLAGS": os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0"}
+
+
+@pytest.fixture(scope="session")
+def run_smoke(smoke_env):
+  """``run_smoke(name, tmp) -> (summary, seconds)``: ``python -m experiments.<name>
+  --config configs/<name>.py:smoke`` in workdir ``tmp/work`` with its datasets in
+  ``tmp/data``; a failed run's error ends with the tail of its stderr."""
+
+  def run(name, tmp):
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", f"experiments.{name}", "--config", f"configs/{name}.py:smoke",
+         "--workdir", str(tmp / "work"), f"--config.data_dir={tmp / 'data'}"],
+        cwd=ROOT, env=smoke_env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, f"{name} smoke run failed:\n{proc.stderr[-3000:]}"
+    with open(tmp / "work" / "summary.json") as f:
+      return json.load(f), time.perf_counter() - start
+
+  return run

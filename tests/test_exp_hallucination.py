@@ -1,11 +1,7 @@
 """The hallucination experiment (claim 4): its smoke run, resume, report and helpers."""
 
-import json
 import math
 import os
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
@@ -13,30 +9,18 @@ import pytest
 from experiments import hallucination
 from twoplayer_jax import games
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STAGES = ("sft", "rl_cost1")
 
 
-def run_smoke(workdir, data_dir, env):
-  start = time.perf_counter()
-  subprocess.run(
-      [sys.executable, "-m", "experiments.hallucination", "--config",
-       "configs/hallucination.py:smoke", "--workdir", workdir, "--config.data_dir=" + data_dir],
-      cwd=ROOT, env=env,
-      capture_output=True, text=True, timeout=600, check=True)
-  with open(os.path.join(workdir, "summary.json")) as f:
-    return json.load(f), time.perf_counter() - start
-
-
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory, smoke_env):
+def runs(tmp_path_factory, run_smoke):
   """The smoke variant run twice in one workdir: the second run resumes the first."""
   tmp = tmp_path_factory.mktemp("hallucination")
-  paths = [str(tmp / "work"), str(tmp / "data"), smoke_env]
-  first, first_seconds = run_smoke(*paths)
-  mtimes = {s: os.path.getmtime(os.path.join(paths[0], s, "stage.json")) for s in STAGES}
-  second, second_seconds = run_smoke(*paths)
-  return paths[0], first, second, mtimes, first_seconds, second_seconds
+  workdir = str(tmp / "work")
+  first, first_seconds = run_smoke("hallucination", tmp)
+  mtimes = {s: os.path.getmtime(os.path.join(workdir, s, "stage.json")) for s in STAGES}
+  second, second_seconds = run_smoke("hallucination", tmp)
+  return workdir, first, second, mtimes, first_seconds, second_seconds
 
 
 def test_summary_has_every_policy_with_shares_that_sum_to_one(runs):

@@ -1,10 +1,6 @@
 """The in-context learning experiment (claim 3): its smoke run as launched, resumed, reported."""
 
 import json
-import os
-import subprocess
-import sys
-import time
 
 import matplotlib
 import numpy as np
@@ -14,26 +10,16 @@ from configs import in_context as config_lib
 from experiments import in_context as icl
 
 matplotlib.use("Agg")
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory, smoke_env):
+def runs(tmp_path_factory, run_smoke):
   """The smoke variant run twice in one workdir: (first summary, second summary, workdir,
   seconds of the first run, seconds of the second)."""
   tmp = tmp_path_factory.mktemp("in_context")
-  workdir = tmp / "work"
-  command = [sys.executable, "-m", "experiments.in_context", "--config",
-             "configs/in_context.py:smoke", "--workdir", str(workdir),
-             f"--config.data_dir={tmp / 'data'}"]
-  summaries, seconds = [], []
-  for _ in range(2):
-    start = time.perf_counter()
-    subprocess.run(command, cwd=ROOT, env=smoke_env, check=True, capture_output=True, timeout=600)
-    seconds.append(time.perf_counter() - start)
-    with open(workdir / "summary.json") as f:
-      summaries.append(json.load(f))
-  return summaries[0], summaries[1], workdir, seconds
+  (first, first_seconds), (second, second_seconds) = (run_smoke("in_context", tmp),
+                                                      run_smoke("in_context", tmp))
+  return first, second, tmp / "work", [first_seconds, second_seconds]
 
 
 def test_summary_has_every_pool_and_number_of_examples(runs):

@@ -1,11 +1,6 @@
 """The red-team experiment (claim 5): its smoke variant end to end, resumed, and reported."""
 
-import json
 import math
-import os
-import subprocess
-import sys
-import time
 
 import jax
 import jax.numpy as jnp
@@ -15,25 +10,12 @@ import pytest
 from experiments import red_team
 from twoplayer_jax import games, rollout
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _run(workdir, data_dir, env):
-  start = time.perf_counter()
-  subprocess.run([sys.executable, "-m", "experiments.red_team", "--config",
-                  "configs/red_team.py:smoke", "--workdir", str(workdir),
-                  f"--config.data_dir={data_dir}"], cwd=ROOT, env=env, check=True,
-                 capture_output=True, text=True, timeout=600)
-  with open(os.path.join(workdir, "summary.json")) as f:
-    return json.load(f), time.perf_counter() - start
-
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory, smoke_env):
+def runs(tmp_path_factory, run_smoke):
   """The smoke variant run, then run again in the same workdir."""
   tmp = tmp_path_factory.mktemp("red_team")
-  first, first_s = _run(tmp / "work", tmp / "data", smoke_env)
-  again, again_s = _run(tmp / "work", tmp / "data", smoke_env)
+  (first, first_s), (again, again_s) = run_smoke("red_team", tmp), run_smoke("red_team", tmp)
   return first, again, first_s, again_s
 
 

@@ -1,11 +1,7 @@
 """The twenty questions experiment (claim 6): its smoke run, resume, report and helpers."""
 
-import json
 import math
 import os
-import subprocess
-import sys
-import time
 
 import jax
 import jax.numpy as jnp
@@ -16,30 +12,18 @@ from experiments import twenty_questions
 from twoplayer_jax import game as game_lib
 from twoplayer_jax import games, rollout, vocab
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STAGES = ("clone_average", "clone_expert", "rl_ppo_terminal", "rl_ppo_per_turn")
 
 
-def run_smoke(workdir, data_dir, env):
-  start = time.perf_counter()
-  subprocess.run(
-      [sys.executable, "-m", "experiments.twenty_questions", "--config",
-       "configs/twenty_questions.py:smoke", "--workdir", workdir, "--config.data_dir=" + data_dir],
-      cwd=ROOT, env=env,
-      capture_output=True, text=True, timeout=600, check=True)
-  with open(os.path.join(workdir, "summary.json")) as f:
-    return json.load(f), time.perf_counter() - start
-
-
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory, smoke_env):
+def runs(tmp_path_factory, run_smoke):
   """The smoke variant run twice in one workdir: the second run resumes the first."""
   tmp = tmp_path_factory.mktemp("twenty_questions")
-  paths = [str(tmp / "work"), str(tmp / "data"), smoke_env]
-  first, first_seconds = run_smoke(*paths)
-  mtimes = {s: os.path.getmtime(os.path.join(paths[0], s, "stage.json")) for s in STAGES}
-  second, second_seconds = run_smoke(*paths)
-  return paths[0], first, second, mtimes, first_seconds, second_seconds
+  workdir = str(tmp / "work")
+  first, first_seconds = run_smoke("twenty_questions", tmp)
+  mtimes = {s: os.path.getmtime(os.path.join(workdir, s, "stage.json")) for s in STAGES}
+  second, second_seconds = run_smoke("twenty_questions", tmp)
+  return workdir, first, second, mtimes, first_seconds, second_seconds
 
 
 def test_summary_has_every_policy_and_the_curves(runs):
