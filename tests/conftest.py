@@ -40,3 +40,16 @@ def run_smoke(smoke_env):
       return json.load(f), time.perf_counter() - start
 
   return run
+
+
+@pytest.fixture
+def save_figure(tmp_path):
+  """An experiment report's ``save(figure, stem)``: writes ``tmp_path/<stem>.png`` and
+  returns its name."""
+
+  def save(figure, stem):
+    path = tmp_path / f"{stem}.png"
+    figure.savefig(path)
+    return path.name
+
+  return save

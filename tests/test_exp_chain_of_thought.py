@@ -59,15 +59,10 @@ def test_resume_reuses_the_finished_stages(runs):
   assert seconds[1] < seconds[0], seconds
 
 
-def test_report_writes_table_and_plot(runs, tmp_path):
+def test_report_writes_table_and_plot(runs, tmp_path, save_figure):
   summary, _, _, _ = runs
 
-  def save(fig, stem):
-    path = tmp_path / f"{stem}.png"
-    fig.savefig(path)
-    return path.name
-
-  markdown = cot.report(summary, save)
+  markdown = cot.report(summary, save_figure)
   assert "| 3 (beyond training) |" in markdown and "Claim 2 is" in markdown
   assert "![accuracy against digits per format](accuracy.png)" in markdown
   assert (tmp_path / "accuracy.png").stat().st_size > 1000

@@ -56,15 +56,10 @@ def test_running_again_reuses_the_finished_stages(runs):
   assert drop(second) == drop(first)
 
 
-def test_report_writes_markdown_and_the_plot(runs, tmp_path):
+def test_report_writes_markdown_and_the_plot(runs, tmp_path, save_figure):
   _, summary, *_ = runs
 
-  def save(fig, stem):
-    path = tmp_path / f"{stem}.png"
-    fig.savefig(path)
-    return path.name
-
-  markdown = hallucination.report(summary, save)
+  markdown = hallucination.report(summary, save_figure)
   assert "| sft |" in markdown and "| rl_cost1 |" in markdown and "Claim 4" in markdown
   assert "![" in markdown and (tmp_path / "cost.png").stat().st_size > 0
 

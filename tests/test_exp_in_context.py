@@ -53,15 +53,10 @@ def test_resume_reuses_the_finished_stages(runs):
   assert seconds[1] < seconds[0], seconds
 
 
-def test_report_writes_table_and_plot(runs, tmp_path):
+def test_report_writes_table_and_plot(runs, tmp_path, save_figure):
   summary, _, _, _ = runs
 
-  def save(fig, stem):
-    path = tmp_path / f"{stem}.png"
-    fig.savefig(path)
-    return path.name
-
-  markdown = icl.report(summary, save)
+  markdown = icl.report(summary, save_figure)
   assert "| unlimited |" in markdown and "Claim 3 is" in markdown
   assert "](accuracy.png)" in markdown
   assert (tmp_path / "accuracy.png").stat().st_size > 1000

@@ -67,16 +67,11 @@ def test_resume_reuses_finished_stages(runs):
   assert again_s < first_s
 
 
-def test_report_writes_markdown_and_plots(runs, tmp_path):
+def test_report_writes_markdown_and_plots(runs, tmp_path, save_figure):
   import matplotlib  # pylint: disable=import-outside-toplevel
   matplotlib.use("Agg")
 
-  def save(fig, stem):
-    path = tmp_path / f"{stem}.png"
-    fig.savefig(path)
-    return path.name
-
-  text = red_team.report(runs[0], save)
+  text = red_team.report(runs[0], save_figure)
   assert "| adversarial | 1 |" in text and "| scripted_only | 0 |" in text
   assert "![" in text and "confirmed" in text
   assert (tmp_path / "rounds.png").stat().st_size > 0

@@ -58,15 +58,10 @@ def test_running_again_reuses_the_finished_stages(runs):
   assert drop(second) == drop(first)
 
 
-def test_report_writes_markdown_and_both_plots(runs, tmp_path):
+def test_report_writes_markdown_and_both_plots(runs, tmp_path, save_figure):
   _, summary, *_ = runs
 
-  def save(fig, stem):
-    path = tmp_path / f"{stem}.png"
-    fig.savefig(path)
-    return path.name
-
-  markdown = twenty_questions.report(summary, save)
+  markdown = twenty_questions.report(summary, save_figure)
   assert "| clone_expert |" in markdown and "| rl_ppo_per_turn |" in markdown
   assert "claim 6" in markdown and markdown.count("![") == 2
   for stem in ("curves", "policies"):
