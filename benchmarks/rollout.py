@@ -45,13 +45,16 @@ def bench_play(config, batch, repeats):
 def bench_loop(config, batch, repeats):
   pair, params = setup(config)
   start = jax.jit(rollout.start, static_argnums=(0, 1, 4))
-  advance = jax.jit(rollout.advance, static_argnums=(0, 1))
+
+  @jax.jit
+  def advance(params, table, key):
+    return rollout.advance(GAME, pair, params, table, jax.random.split(key, (batch, 2)))
 
   def run(key):
     table = start(GAME, pair, params, key, batch)
     while not bool(table.state.done.all()):
       key, sub = jax.random.split(key)
-      table = advance(GAME, pair, params, table, sub)
+      table = advance(params, table, sub)
     return table
 
   _, median = time_call(run, jax.random.key(1), repeats=repeats)

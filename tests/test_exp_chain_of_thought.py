@@ -1,6 +1,7 @@
-"""The chain-of-thought experiment (claim 2): its smoke run as launched, resumed, reported."""
+"""The chain-of-thought experiment (claim 2): its smoke run as launched, and reported.
 
-import json
+Resuming (finished stages reused) is ``common.run_stage``'s, tested through the pipeline.
+"""
 
 import matplotlib
 import numpy as np
@@ -14,17 +15,12 @@ matplotlib.use("Agg")
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory, run_smoke):
-  """The smoke variant run twice in one workdir: (first summary, second summary, workdir,
-  seconds of the first run, seconds of the second)."""
-  tmp = tmp_path_factory.mktemp("chain_of_thought")
-  (first, first_seconds), (second, second_seconds) = (run_smoke("chain_of_thought", tmp),
-                                                      run_smoke("chain_of_thought", tmp))
-  return first, second, tmp / "work", [first_seconds, second_seconds]
+def summary(tmp_path_factory, run_smoke):
+  """The summary of the smoke variant's run."""
+  return run_smoke("chain_of_thought", tmp_path_factory.mktemp("chain_of_thought"))[0]
 
 
-def test_summary_has_both_formats_per_digit_count(runs):
-  summary, _, _, _ = runs
+def test_summary_has_both_formats_per_digit_count(summary):
   c = config_lib.get_config("smoke")
   assert summary["num_seeds"] == c.num_seeds >= 3
   assert summary["eval_digits"] == list(c.eval_digits)
@@ -48,20 +44,7 @@ def test_summary_has_both_formats_per_digit_count(runs):
   assert set(summary["claim_2"]["gain"]) == {str(d) for d in c.eval_digits}
 
 
-def test_resume_reuses_the_finished_stages(runs):
-  first, second, workdir, seconds = runs
-  for fmt in cot.FORMATS:
-    with open(workdir / f"sft_{fmt}" / "metrics.jsonl") as f:
-      steps = [json.loads(line)["step"] for line in f]
-    assert steps == sorted(set(steps)), "a finished stage was trained again"
-    assert first["formats"][fmt]["accuracy"] == second["formats"][fmt]["accuracy"]
-    assert first["formats"][fmt]["seconds"] == second["formats"][fmt]["seconds"]
-  assert seconds[1] < seconds[0], seconds
-
-
-def test_report_writes_table_and_plot(runs, tmp_path, save_figure):
-  summary, _, _, _ = runs
-
+def test_report_writes_table_and_plot(summary, tmp_path, save_figure):
   markdown = cot.report(summary, save_figure)
   assert "| 3 (beyond training) |" in markdown and "Claim 2 is" in markdown
   assert "![accuracy against digits per format](accuracy.png)" in markdown

@@ -1,6 +1,7 @@
-"""The in-context learning experiment (claim 3): its smoke run as launched, resumed, reported."""
+"""The in-context learning experiment (claim 3): its smoke run as launched, and reported.
 
-import json
+Resuming (finished stages reused) is ``common.run_stage``'s, tested through the pipeline.
+"""
 
 import matplotlib
 import numpy as np
@@ -13,17 +14,12 @@ matplotlib.use("Agg")
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory, run_smoke):
-  """The smoke variant run twice in one workdir: (first summary, second summary, workdir,
-  seconds of the first run, seconds of the second)."""
-  tmp = tmp_path_factory.mktemp("in_context")
-  (first, first_seconds), (second, second_seconds) = (run_smoke("in_context", tmp),
-                                                      run_smoke("in_context", tmp))
-  return first, second, tmp / "work", [first_seconds, second_seconds]
+def summary(tmp_path_factory, run_smoke):
+  """The summary of the smoke variant's run."""
+  return run_smoke("in_context", tmp_path_factory.mktemp("in_context"))[0]
 
 
-def test_summary_has_every_pool_and_number_of_examples(runs):
-  summary, _, _, _ = runs
+def test_summary_has_every_pool_and_number_of_examples(summary):
   c = config_lib.get_config("smoke")
   assert summary["num_seeds"] == c.num_seeds >= 3
   assert list(summary["pools"]) == [icl.pool_name(n) for n in c.num_tasks]
@@ -43,18 +39,7 @@ def test_summary_has_every_pool_and_number_of_examples(runs):
       c.num_tasks)
 
 
-def test_resume_reuses_the_finished_stages(runs):
-  first, second, workdir, seconds = runs
-  for name in first["pools"]:
-    with open(workdir / f"sft_tasks{name}" / "metrics.jsonl") as f:
-      steps = [json.loads(line)["step"] for line in f]
-    assert steps == sorted(set(steps)), "a finished stage was trained again"
-    assert first["pools"][name] == second["pools"][name]
-  assert seconds[1] < seconds[0], seconds
-
-
-def test_report_writes_table_and_plot(runs, tmp_path, save_figure):
-  summary, _, _, _ = runs
+def test_report_writes_table_and_plot(summary, tmp_path, save_figure):
 
   markdown = icl.report(summary, save_figure)
   assert "| unlimited |" in markdown and "Claim 3 is" in markdown

@@ -1,4 +1,7 @@
-"""The red-team experiment (claim 5): its smoke variant end to end, resumed, and reported."""
+"""The red-team experiment (claim 5): its smoke variant end to end, and reported.
+
+Resuming (finished stages reused) is ``common.run_stage``'s, tested through the pipeline.
+"""
 
 import math
 
@@ -12,11 +15,9 @@ from twoplayer_jax import games, rollout
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory, run_smoke):
-  """The smoke variant run, then run again in the same workdir."""
-  tmp = tmp_path_factory.mktemp("red_team")
-  (first, first_s), (again, again_s) = run_smoke("red_team", tmp), run_smoke("red_team", tmp)
-  return first, again, first_s, again_s
+def summary(tmp_path_factory, run_smoke):
+  """The summary of the smoke variant's run."""
+  return run_smoke("red_team", tmp_path_factory.mktemp("red_team"))[0]
 
 
 def _rates(summary):
@@ -25,8 +26,7 @@ def _rates(summary):
       yield row
 
 
-def test_summary_has_every_round_line_and_attacker(runs):
-  summary = runs[0]
+def test_summary_has_every_round_line_and_attacker(summary):
   assert summary["num_seeds"] == 2 and summary["rounds"] == 1
   assert summary["attackers"] == ["learned", "human", "plain", "disguised"]
   assert set(summary["stages"]) == {"attacker_sft", "defender_sft", "attack_r0", "defend_r1",
@@ -47,31 +47,25 @@ def test_summary_has_every_round_line_and_attacker(runs):
   assert math.isfinite(claim["final worst case, adversarial minus scripted_only"])
 
 
-def test_round_zero_defender_is_shared_by_both_lines(runs):
-  rows = [runs[0]["lines"][line][0] for line in red_team.LINES]
+def test_round_zero_defender_is_shared_by_both_lines(summary):
+  rows = [summary["lines"][line][0] for line in red_team.LINES]
   # Both lines start from defender_sft: the scripted attackers meet the same defender.
   for name in ("human", "plain", "disguised"):
     assert rows[0]["payoff"][name] == rows[1]["payoff"][name]
 
 
-def test_transcripts_show_the_red_team_asking(runs):
-  transcripts = runs[0]["transcripts"]
+def test_transcripts_show_the_red_team_asking(summary):
+  transcripts = summary["transcripts"]
   assert [t.split(",")[0] for t in transcripts] == ["round 0", "round 1"]
   for games_ in transcripts.values():
     assert len(games_) == 3 and all(g.startswith("one> ") for g in games_)
 
 
-def test_resume_reuses_finished_stages(runs):
-  first, again, first_s, again_s = runs
-  assert again["lines"] == first["lines"] and again["stages"] == first["stages"]
-  assert again_s < first_s
-
-
-def test_report_writes_markdown_and_plots(runs, tmp_path, save_figure):
+def test_report_writes_markdown_and_plots(summary, tmp_path, save_figure):
   import matplotlib  # pylint: disable=import-outside-toplevel
   matplotlib.use("Agg")
 
-  text = red_team.report(runs[0], save_figure)
+  text = red_team.report(summary, save_figure)
   assert "| adversarial | 1 |" in text and "| scripted_only | 0 |" in text
   assert "![" in text and "confirmed" in text
   assert (tmp_path / "rounds.png").stat().st_size > 0

@@ -39,8 +39,10 @@ def test_opening_is_consistent_and_jits(game):
   assert (np.asarray(state.tokens[n:]) == vocab.PAD).all()
   assert int(state.to_move) in (1, 2) and not bool(state.done)
   assert int(state.turn) < g.max_turns
-  batch = jax.vmap(lambda k: game_lib.init(g, k))(jax.random.split(jax.random.key(1), 8))
-  assert batch.tokens.shape == (8, g.max_length)
+  batch = jax.vmap(lambda k: game_lib.init(g, k))(jax.random.split(jax.random.key(1), 512))
+  assert batch.tokens.shape == (512, g.max_length)
+  # Training reads the first min_opening_length tokens once per group: never a move.
+  assert 1 <= g.min_opening_length <= int(batch.length.min()) <= g.max_opening_length
 
 
 def test_any_players_end_within_limits_with_finite_payoffs(game):

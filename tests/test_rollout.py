@@ -122,3 +122,15 @@ def test_groups_share_their_opening_and_differ_in_play():
   assert not (replies[0] == replies[0, :1]).all()
   with pytest.raises(ValueError, match="group_size=5 must divide"):
     rollout.play(GAME, (ONE, EXPERT), (None, None), jax.random.key(0), 12, group_size=5)
+
+
+def test_a_group_reads_its_shared_opening_once_with_the_same_games():
+  """A keyless-init player's prefill runs once per group; the games are those of a prefill
+  per game (the same player with ``keyless_init`` off)."""
+  per_game = MODEL_TWO._replace(keyless_init=False)
+  key = jax.random.key(9)
+  shared = rollout.play(GAME, (ONE, MODEL_TWO), (None, PARAMS), key, 12, group_size=4)
+  alone = rollout.play(GAME, (ONE, per_game), (None, PARAMS), key, 12, group_size=4)
+  np.testing.assert_array_equal(shared.tokens, alone.tokens)
+  np.testing.assert_allclose(shared.logprob, alone.logprob, atol=1e-5)
+  np.testing.assert_allclose(shared.value, alone.value, atol=1e-5)

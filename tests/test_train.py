@@ -56,18 +56,43 @@ def test_sft_on_expert_demonstrations_reaches_high_accuracy():
   assert payoff(state.params, temperature=0.0) > 0.9
 
 
+def test_grouped_forward_reads_each_shared_prefix_once_and_changes_nothing(weak_policy):
+  """Same logits, values and gradients as the plain forward pass over every transcript."""
+  traj = rollout.play(GAME, (HUMAN, players.model_player(MODEL, GAME)), (None, weak_policy),
+                      jax.random.key(7), 12, group_size=4)
+  params = jax.tree.map(lambda x: x + 0.1 * jnp.ones_like(x), weak_policy)  # Values != 0.
+  mask = traj.played
+
+  def loss(read, params):
+    logits, values = read(params, traj.tokens)
+    return jnp.sum(mask * objectives.token_logprobs(logits, traj.tokens)) + jnp.sum(values)
+
+  plain = lambda params, tokens: train.forward(MODEL, params, tokens)
+  grouped = lambda params, tokens: train.grouped_forward(MODEL, params, tokens, 4,
+                                                         GAME.min_opening_length)
+  for a, b in zip(plain(params, traj.tokens), grouped(params, traj.tokens)):
+    np.testing.assert_allclose(a, b, atol=1e-4)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-3, rtol=1e-4),
+               jax.grad(loss, argnums=1)(plain, params), jax.grad(loss, argnums=1)(grouped, params))
+  with pytest.raises(ValueError, match="group_size=5 must divide the 12"):
+    train.grouped_forward(MODEL, params, traj.tokens, 5, 6)
+
+
 def test_rl_from_a_weak_policy_raises_the_payoff(weak_policy):
+  """Three seeds side by side (single seeds' gains range from 0.07 to 0.25)."""
   before = payoff(weak_policy)
   tx = train.optimizer(1e-3, 1000)
   settings = train.RLSettings(algorithm="grpo", num_openings=16, group_size=8, epochs=2,
                               minibatches=2)
-  iteration = jax.jit(train.make_iteration(GAME, MODEL, tx, HUMAN, settings),
-                      donate_argnums=0)
-  state = train.create(jax.tree.map(jnp.copy, weak_policy), tx, jax.random.key(2))
+  iteration = jax.jit(jax.vmap(train.make_iteration(GAME, MODEL, tx, HUMAN, settings),
+                               in_axes=(0, None)), donate_argnums=0)
+  state = jax.vmap(lambda key: train.create(weak_policy, tx, key))(
+      jax.random.split(jax.random.key(2), 3))
   for _ in range(60):
     state, metrics = iteration(state, train.Params())
-  assert int(state.step) == 60
-  assert payoff(state.params) > before + 0.1, (before, payoff(state.params))
+  assert (np.asarray(state.step) == 60).all()
+  after = [payoff(jax.tree.map(lambda x: x[i], state.params)) for i in range(3)]
+  assert np.mean(after) > before + 0.1, (before, after)
 
 
 def test_rl_iteration_vmaps_over_seeds(weak_policy):

@@ -87,10 +87,19 @@ class Game:
     max_turns: the game ends when this many turns have been closed.
     max_opening_length: longest opening ``opening`` writes; model players read the
       opening in one pass of this many tokens.
+
+  ``min_opening_length`` bounds every opening from below (1, its BOS, unless the game
+  knows better): the continuations of one opening share that many tokens, and training
+  reads them once per group.
   """
   max_length: int
   max_turns: int
   max_opening_length: int
+
+  @property
+  def min_opening_length(self) -> int:
+    """Shortest opening ``opening`` writes (a lower bound; at least BOS)."""
+    return 1
 
   def opening(self, key: jax.Array) -> GameState:
     """Chance's move: samples hidden information and writes the opening."""

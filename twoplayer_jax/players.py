@@ -34,9 +34,14 @@ class Move(NamedTuple):
 
 
 class Player(NamedTuple):
-  """``init(params, state, key) -> carry``; ``act(params, carry, state, key) -> (Move, carry)``."""
+  """``init(params, state, key) -> carry``; ``act(params, carry, state, key) -> (Move, carry)``.
+
+  ``keyless_init``: ``init`` ignores its key, so games that share an opening share one
+  carry (``play`` then reads each shared opening once, e.g. one prefill per group).
+  """
   init: Callable[[Any, game_lib.GameState, jax.Array], Any]
   act: Callable[[Any, Any, game_lib.GameState, jax.Array], tuple[Move, Any]]
+  keyless_init: bool = False
 
 
 def scripted(policy: Callable, init_carry: Callable = lambda state: ()) -> Player:
@@ -48,7 +53,7 @@ def scripted(policy: Callable, init_carry: Callable = lambda state: ()) -> Playe
     return Move(jnp.asarray(token, jnp.int32), jnp.asarray(logprob, jnp.float32),
                 jnp.float32(0.0)), carry
 
-  return Player(lambda params, state, key: init_carry(state), act)
+  return Player(lambda params, state, key: init_carry(state), act, keyless_init=True)
 
 
 def mixture(players: Sequence[Player], weights: Sequence[float]) -> Player:
@@ -125,7 +130,7 @@ def log_policy(logits: jax.Array) -> jax.Array:
 
 
 class ModelCarry(NamedTuple):
-  cache: transformer.Cache  # [1, heads, T, head_dim] per layer, for this one game.
+  cache: transformer.Cache  # [1, heads, T, head_dim] per layer (T: the game's), for one game.
 
 
 def model_player(model: transformer.Model, game: game_lib.Game, temperature: float = 1.0,
@@ -147,7 +152,7 @@ def model_player(model: transformer.Model, game: game_lib.Game, temperature: flo
     del key
     tokens = state.tokens[None, :game.max_opening_length]
     positions = jnp.arange(game.max_opening_length)[None]
-    _, _, cache = model.apply(params, tokens, positions, model.init_cache(1))
+    _, _, cache = model.apply(params, tokens, positions, model.init_cache(1, game.max_length))
     return ModelCarry(cache)
 
   def act(params, carry, state, key):
@@ -158,4 +163,4 @@ def model_player(model: transformer.Model, game: game_lib.Game, temperature: flo
     value = jnp.float32(0.0) if scalars is None else scalars[0, 0]
     return Move(token, logprob, value), ModelCarry(cache)
 
-  return Player(init, act)
+  return Player(init, act, keyless_init=True)

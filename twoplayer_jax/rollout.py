@@ -30,7 +30,8 @@ def start(game: game_lib.Game, players: tuple[Player, Player], params: tuple[Any
           key: jax.Array, batch_size: int, group_size: int = 1) -> Table:
   """Chance writes ``batch_size`` openings and both players read them.
 
-  Each run of ``group_size`` adjacent games shares one opening (the same chance move).
+  Each run of ``group_size`` adjacent games shares one opening (the same chance move); a
+  player with a ``keyless_init`` reads it once for the whole group.
   """
   if len(players) != 2 or len(params) != 2:
     raise ValueError(f"play takes two players and two params, got {len(players)} and "
@@ -38,34 +39,38 @@ def start(game: game_lib.Game, players: tuple[Player, Player], params: tuple[Any
   if group_size < 1 or batch_size % group_size:
     raise ValueError(f"group_size={group_size} must divide batch_size={batch_size}")
 
-  def one(k_game, key):
-    k_one, k_two = jax.random.split(key)
-    state = game_lib.init(game, k_game)
-    carries = (players[0].init(params[0], state, k_one), players[1].init(params[1], state, k_two))
-    return state, carries
-
   k_chance, k_players = jax.random.split(key)
-  chance = jnp.repeat(jax.random.split(k_chance, batch_size // group_size), group_size, axis=0)
-  state, carries = jax.vmap(one)(chance, jax.random.split(k_players, batch_size))
+  openings = jax.vmap(game_lib.init, in_axes=(None, 0))(
+      game, jax.random.split(k_chance, batch_size // group_size))
+  grouped = lambda x: jnp.repeat(x, group_size, axis=0)
+  state = jax.tree.map(grouped, openings)
+  keys = jax.vmap(jax.random.split)(jax.random.split(k_players, batch_size))  # [B, 2]
+
+  def read(player, params, seat):
+    init = jax.vmap(player.init, in_axes=(None, 0, 0))
+    if player.keyless_init:
+      return jax.tree.map(grouped, init(params, openings, keys[::group_size, seat]))
+    return init(params, state, keys[:, seat])
+
+  carries = (read(players[0], params[0], 0), read(players[1], params[1], 1))
   t = game.max_length
   return Table(state, carries, jnp.zeros((batch_size, t)), jnp.zeros((batch_size, t)),
                jnp.zeros((batch_size, t, 2)), state.length)
 
 
 def advance(game: game_lib.Game, players: tuple[Player, Player], params: tuple[Any, Any],
-            table: Table, key: jax.Array) -> Table:
-  """Every unfinished game of the table advances by one token."""
+            table: Table, keys: jax.Array) -> Table:
+  """Every unfinished game of the table advances by one token; ``keys [B, 2]``: each
+  game's key for each seat's player."""
 
-  def one(state, carries, key):
-    k_one, k_two = jax.random.split(key)
-    move_one, carry_one = players[0].act(params[0], carries[0], state, k_one)
-    move_two, carry_two = players[1].act(params[1], carries[1], state, k_two)
+  def one(state, carries, keys):
+    move_one, carry_one = players[0].act(params[0], carries[0], state, keys[0])
+    move_two, carry_two = players[1].act(params[1], carries[1], state, keys[1])
     move = jax.tree.map(lambda a, b: jnp.where(state.to_move == game_lib.ONE, a, b),
                         move_one, move_two)
     next_state, reward = game_lib.step(game, state, move.token)
     return next_state, (carry_one, carry_two), move, reward
 
-  keys = jax.random.split(key, table.opening_length.shape[0])
   state, carries, move, reward = jax.vmap(one)(table.state, table.carries, keys)
   # Finished games record nothing: their index points past the end and is dropped.
   pos = jnp.where(table.state.done, game.max_length, table.state.length)
@@ -93,13 +98,15 @@ def run(game: game_lib.Game, players: tuple[Player, Player], params: tuple[Any, 
   final carries (e.g. which player of a ``players.mixture`` played each game)."""
   k_start, k_play = jax.random.split(key)
   table = start(game, players, params, k_start, batch_size, group_size)
+  # Every key of play drawn at once: one call of the hash, not three per token. A game
+  # writes at most max_length tokens.
+  keys = jax.random.split(k_play, (game.max_length, batch_size, 2))
 
   def body(carry):
-    table, key = carry
-    key, sub = jax.random.split(key)
-    return advance(game, players, params, table, sub), key
+    table, step = carry
+    return advance(game, players, params, table, keys[step]), step + 1
 
-  table, _ = jax.lax.while_loop(lambda c: ~jnp.all(c[0].state.done), body, (table, k_play))
+  table, _ = jax.lax.while_loop(lambda c: ~jnp.all(c[0].state.done), body, (table, 0))
   return table
 
 

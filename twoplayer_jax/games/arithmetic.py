@@ -97,6 +97,10 @@ class Arithmetic(game_lib.Game):
     return 2 * self.num_digits + 4  # BOS a + b = EOT
 
   @property
+  def min_opening_length(self) -> int:
+    return 6  # Both operands of one digit.
+
+  @property
   def max_length(self) -> int:
     return self.max_opening_length + self.max_reply_length + 1 + self.answer_slack
 

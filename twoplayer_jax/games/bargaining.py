@@ -87,6 +87,10 @@ class Bargaining(game_lib.Game):
     return 2 + len("items ") + 2 * self.num_types - 1 + values  # BOS ... EOT
 
   @property
+  def min_opening_length(self) -> int:
+    return self.max_opening_length  # Every opening has the same length.
+
+  @property
   def max_length(self) -> int:
     return self.max_opening_length + self.max_rounds * (self.offer_width + 1 + self.turn_slack)
 

@@ -110,6 +110,10 @@ class Facts(game_lib.Game):
     return 1 + len(QUESTION[0]) + NAME_LENGTH + len(QUESTION[1]) + 1
 
   @property
+  def min_opening_length(self) -> int:
+    return self.max_opening_length  # Every opening has the same length.
+
+  @property
   def max_length(self) -> int:
     return self.max_opening_length + WORD_WIDTH + 1 + self.answer_slack
 

@@ -95,6 +95,10 @@ class InContext(game_lib.Game):
     return 1 + self.num_examples * (2 * self.word_length + 2) + self.word_length + 2
 
   @property
+  def min_opening_length(self) -> int:
+    return self.max_opening_length  # Every opening has the same length.
+
+  @property
   def max_length(self) -> int:
     return self.max_opening_length + self.word_length + 1 + self.answer_slack
 

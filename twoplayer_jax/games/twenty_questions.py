@@ -74,6 +74,10 @@ class TwentyQuestions(game_lib.Game):
     return len(f"[0,{self.num_secrets})") + 2  # BOS range EOT
 
   @property
+  def min_opening_length(self) -> int:
+    return self.max_opening_length  # Every opening has the same length.
+
+  @property
   def max_length(self) -> int:
     question = self.digits + 3 + self.turn_slack  # < k ? EOT
     answer = 4  # y e s EOT

@@ -6,5 +6,5 @@ The loop that drives them (checkpoints, metrics, files) is the shell: ``train.lo
 from twoplayer_jax.train.rl import Params, RLSettings, make_iteration
 from twoplayer_jax.train.state import TrainState, apply_gradients, create, optimizer
 from twoplayer_jax.train.steps import (
-    forward, imitation_batch, imitation_step, jit_update, preference_step, reward_model_step,
-    sequence_logprobs, with_reference)
+    forward, grouped_forward, imitation_batch, imitation_step, jit_update, preference_step,
+    reward_model_step, sequence_logprobs, with_reference)

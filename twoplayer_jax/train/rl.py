@@ -20,7 +20,7 @@ from twoplayer_jax import game as game_lib
 from twoplayer_jax import objectives, players, rollout
 from twoplayer_jax.models.transformer import Model
 from twoplayer_jax.train.state import TrainState
-from twoplayer_jax.train.steps import forward, positions_of
+from twoplayer_jax.train.steps import grouped_forward, positions_of
 
 ALGORITHMS = ("reinforce", "rloo", "grpo", "ppo")
 
@@ -37,7 +37,8 @@ class RLSettings:
     num_openings: distinct openings per iteration.
     group_size: games per opening (continuations compared by RLOO and GRPO).
     epochs: passes over the games per iteration.
-    minibatches: gradient steps per epoch; must divide the number of games.
+    minibatches: gradient steps per epoch, each on whole groups (the openings' shared
+      tokens are read once per group); must divide ``num_openings``.
     clip_eps: PPO's ratio clip, used by every algorithm's surrogate (at ratio 1 it is
       the REINFORCE gradient).
     baseline: REINFORCE's baseline: "batch" (batch mean) or "value" (value head).
@@ -80,10 +81,9 @@ class RLSettings:
       if getattr(self, name) not in allowed:
         raise ValueError(f"RLSettings.{name} must be one of {allowed}, got "
                          f"{getattr(self, name)!r}")
-    games = self.num_openings * self.group_size
-    if games % self.minibatches:
-      raise ValueError(f"minibatches={self.minibatches} must divide the {games} games "
-                       "(num_openings * group_size)")
+    if self.num_openings % self.minibatches:
+      raise ValueError(f"minibatches={self.minibatches} must divide num_openings="
+                       f"{self.num_openings}: a minibatch holds whole groups")
     if self.algorithm in ("rloo", "grpo") and self.group_size < 2:
       raise ValueError(f"{self.algorithm} compares continuations: group_size must be >= 2")
 
@@ -137,25 +137,28 @@ def make_iteration(game: game_lib.Game, model: Model, tx: optax.GradientTransfor
     raise ValueError(f"reward_source={settings.reward_source!r} needs a reward_model")
   reference = reference or model
   learner = players.model_player(model, game)
-  batch = settings.num_openings * settings.group_size
+  group = settings.group_size
   role = settings.role
+  # Transcripts of a group share their opening's first tokens: read once per group.
+  read = lambda model, params, tokens: grouped_forward(model, params, tokens, group,
+                                                       game.min_opening_length)
 
   def iteration(state: TrainState, fixed: Params) -> tuple[TrainState, dict]:
     rng, k_play, k_epochs = jax.random.split(state.rng, 3)
     seats = (learner, opponent) if role == 1 else (opponent, learner)
     seat_params = (state.params, fixed.opponent) if role == 1 else (fixed.opponent, state.params)
-    traj = rollout.play(game, seats, seat_params, k_play, batch, settings.group_size)
+    traj = rollout.play(game, seats, seat_params, k_play, settings.num_openings * group, group)
     mask = (game_lib.role_mask(traj.owner, role) & traj.played).astype(jnp.float32)
     rewards, scores = _rewards(traj, settings, reward_model, fixed.reward_model)
     use_kl = settings.kl_coef > 0
-    ref_logp = (objectives.token_logprobs(forward(reference, fixed.reference, traj.tokens)[0],
+    ref_logp = (objectives.token_logprobs(read(reference, fixed.reference, traj.tokens)[0],
                                           traj.tokens) if use_kl else jnp.zeros_like(mask))
     if use_kl and settings.kl_in_reward:
       rewards = rewards - settings.kl_coef * mask * objectives.kl(traj.logprob, ref_logp, "k1")
     advantages, returns = _advantages(rewards, traj.value, mask, settings)
 
     def loss_fn(params, mb):
-      logits, values = forward(model, params, mb["tokens"])
+      logits, values = read(model, params, mb["tokens"])
       logp = objectives.token_logprobs(logits, mb["tokens"])
       loss, metrics = objectives.ppo_loss(logp, mb["logprob"], mb["advantages"], mb["mask"],
                                           settings.clip_eps)
@@ -168,7 +171,8 @@ def make_iteration(game: game_lib.Game, model: Model, tx: optax.GradientTransfor
         loss += settings.kl_coef * objectives.masked_mean(
             objectives.kl(logp, mb["ref_logp"], settings.kl_estimator), mb["mask"])
       entropy = objectives.masked_mean(objectives.token_entropy(logits), mb["mask"])
-      loss -= settings.entropy_coef * entropy
+      if settings.entropy_coef:  # Else a metric only, with no gradient to compute.
+        loss -= settings.entropy_coef * entropy
       metrics.update(loss=loss, entropy=entropy)
       return loss, metrics
 
@@ -183,7 +187,8 @@ def make_iteration(game: game_lib.Game, model: Model, tx: optax.GradientTransfor
         metrics["grad_norm"] = optax.tree.norm(grads)
         return (optax.apply_updates(params, updates), opt_state), metrics
 
-      order = jax.random.permutation(key, batch).reshape(settings.minibatches, -1)
+      groups = jax.random.permutation(key, settings.num_openings)
+      order = (groups[:, None] * group + jnp.arange(group)).reshape(settings.minibatches, -1)
       return jax.lax.scan(minibatch, carry, jax.tree.map(lambda x: x[order], data))
 
     (params, opt_state), metrics = jax.lax.scan(

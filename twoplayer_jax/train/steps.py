@@ -36,6 +36,34 @@ def forward(model: Model, params, tokens: jax.Array, positions: jax.Array | None
   return logits, None if scalars is None else objectives.shift_right(scalars)
 
 
+def grouped_forward(model: Model, params, tokens: jax.Array, group_size: int,
+                    prefix_length: int):
+  """``forward`` of groups of ``group_size`` adjacent transcripts ``tokens [B, T]`` whose
+  first ``prefix_length`` tokens are the same in a group (continuations of one opening).
+
+  Each group's prefix is read once into a KV cache that its transcripts' other tokens
+  attend to: the same logits ``[B, T-1, V]`` and scalars ``[B, T]``, the prefix's cost
+  divided by ``group_size``; gradients reach the prefix through the shared cache.
+  """
+  b, t = tokens.shape
+  p = min(prefix_length, t - 1)
+  if group_size == 1 or p < 1:
+    return forward(model, params, tokens)
+  if b % group_size:
+    raise ValueError(f"group_size={group_size} must divide the {b} transcripts")
+  positions = positions_of(tokens)
+  leaders = slice(None, None, group_size)
+  head, head_scalars, cache = model.apply(params, tokens[leaders, :p], positions[leaders, :p],
+                                          model.init_cache(b // group_size, t - 1))
+  grouped = lambda x: jnp.repeat(x, group_size, axis=0)
+  tail, tail_scalars, _ = model.apply(params, tokens[:, p:-1], positions[:, p:-1],
+                                      jax.tree.map(grouped, cache))
+  logits = jnp.concatenate([grouped(head), tail], axis=1)
+  if tail_scalars is None:
+    return logits, None
+  return logits, objectives.shift_right(jnp.concatenate([grouped(head_scalars), tail_scalars], 1))
+
+
 def sequence_logprobs(model: Model, params, tokens: jax.Array, mask: jax.Array) -> jax.Array:
   """``[B]`` log-probability of each sequence's masked tokens under the model."""
   logits, _ = forward(model, params, tokens)
