@@ -42,6 +42,22 @@ def run_smoke(smoke_env):
   return run
 
 
+@pytest.fixture(scope="session")
+def run_smoke_twice(run_smoke):
+  """``run_smoke_twice(name, tmp, stages) -> (workdir, first, second, mtimes, first_seconds,
+  second_seconds)``: the smoke variant run twice in one workdir, the second resuming the
+  first; ``mtimes`` of each stage's ``stage.json`` after the first run."""
+
+  def run(name, tmp, stages):
+    workdir = str(tmp / "work")
+    first, first_seconds = run_smoke(name, tmp)
+    mtimes = {s: os.path.getmtime(os.path.join(workdir, s, "stage.json")) for s in stages}
+    second, second_seconds = run_smoke(name, tmp)
+    return workdir, first, second, mtimes, first_seconds, second_seconds
+
+  return run
+
+
 @pytest.fixture
 def save_figure(tmp_path):
   """An experiment report's ``save(figure, stem)``: writes ``tmp_path/<stem>.png`` and

@@ -13,14 +13,9 @@ STAGES = ("sft", "rl_cost1")
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory, run_smoke):
+def runs(tmp_path_factory, run_smoke_twice):
   """The smoke variant run twice in one workdir: the second run resumes the first."""
-  tmp = tmp_path_factory.mktemp("hallucination")
-  workdir = str(tmp / "work")
-  first, first_seconds = run_smoke("hallucination", tmp)
-  mtimes = {s: os.path.getmtime(os.path.join(workdir, s, "stage.json")) for s in STAGES}
-  second, second_seconds = run_smoke("hallucination", tmp)
-  return workdir, first, second, mtimes, first_seconds, second_seconds
+  return run_smoke_twice("hallucination", tmp_path_factory.mktemp("hallucination"), STAGES)
 
 
 def test_summary_has_every_policy_with_shares_that_sum_to_one(runs):

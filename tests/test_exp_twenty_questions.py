@@ -16,14 +16,9 @@ STAGES = ("clone_average", "clone_expert", "rl_ppo_terminal", "rl_ppo_per_turn")
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory, run_smoke):
+def runs(tmp_path_factory, run_smoke_twice):
   """The smoke variant run twice in one workdir: the second run resumes the first."""
-  tmp = tmp_path_factory.mktemp("twenty_questions")
-  workdir = str(tmp / "work")
-  first, first_seconds = run_smoke("twenty_questions", tmp)
-  mtimes = {s: os.path.getmtime(os.path.join(workdir, s, "stage.json")) for s in STAGES}
-  second, second_seconds = run_smoke("twenty_questions", tmp)
-  return workdir, first, second, mtimes, first_seconds, second_seconds
+  return run_smoke_twice("twenty_questions", tmp_path_factory.mktemp("twenty_questions"), STAGES)
 
 
 def test_summary_has_every_policy_and_the_curves(runs):
