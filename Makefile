@@ -6,6 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
 
 .PHONY: run test results bench clean
 EXPERIMENTS := pipeline chain_of_thought in_context hallucination red_team twenty_questions
@@ -20,8 +21,12 @@ $(STAMP): requirements.txt pyproject.toml
 run: $(STAMP)
 	$(PY) -m experiments.pipeline --config configs/pipeline.py --workdir workdirs/pipeline
 
-test: $(STAMP)
-	$(PY) -m pytest tests
+$(TEST_STAMP): $(STAMP) requirements-test.txt
+	$(PY) -m pip install -q -r requirements-test.txt
+	touch $(TEST_STAMP)
+
+test: $(TEST_STAMP)
+	$(PY) -m pytest -n 2 -rs tests
 
 results: $(STAMP)
 	for name in $(EXPERIMENTS); do \

@@ -3,7 +3,7 @@
   python -m experiments.chain_of_thought --config configs/chain_of_thought.py \\
       --workdir workdirs/chain_of_thought
 
-Claim 2 of DESIGN.md: demonstrations that write the chain out (Q-C-A) teach player two
+Claim 2 of docs/design.md: demonstrations that write the chain out (Q-C-A) teach player two
 better than answer-only demonstrations (Q-A) of the same problems at an equal budget of
 training tokens, most on harder problems and on problems longer than any trained on.
 

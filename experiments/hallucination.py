@@ -3,7 +3,7 @@
   python -m experiments.hallucination --config configs/hallucination.py \\
       --workdir workdirs/hallucination
 
-Claim 4 of DESIGN.md: a model cloned from demonstrators who (almost) always answer
+Claim 4 of docs/design.md: a model cloned from demonstrators who (almost) always answer
 answers confidently, and wrongly, about what it cannot know; a payoff that prices a wrong
 answer (-c) below abstaining (0) teaches it to abstain there. Stages, each for
 ``num_seeds`` seeds side by side (vmapped):

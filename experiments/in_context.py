@@ -2,7 +2,7 @@
 
   python -m experiments.in_context --config configs/in_context.py --workdir workdirs/in_context
 
-Claim 3 of DESIGN.md: in-context learning is player two inferring player one's hidden
+Claim 3 of docs/design.md: in-context learning is player two inferring player one's hidden
 task (here a letter substitution shown through examples); it grows with the number of
 distinct tasks seen in training (meta-learning) and with the number of examples in the
 opening.

@@ -2,7 +2,7 @@
 
   python -m experiments.pipeline --config configs/pipeline.py --workdir workdirs/pipeline
 
-Claim 1 of DESIGN.md: pre-training clones an average player, SFT a skilled one, and
+Claim 1 of docs/design.md: pre-training clones an average player, SFT a skilled one, and
 policy learning can exceed the demonstrators, so payoff pre-train < SFT < RLHF. Stages,
 each for ``num_seeds`` seeds side by side (vmapped):
 

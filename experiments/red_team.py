@@ -2,7 +2,7 @@
 
   python -m experiments.red_team --config configs/red_team.py --workdir workdirs/red_team
 
-Claim 5 of DESIGN.md: the game type matters. A learned adversarial player one (a red
+Claim 5 of docs/design.md: the game type matters. A learned adversarial player one (a red
 team, zero-sum) finds failures that a fixed player one misses, and training against it
 raises player two's worst-case payoff. Player one asks for a word and player two, the
 defender, must refuse forbidden words (however disguised) and repeat allowed ones (see

@@ -55,7 +55,7 @@ def results(workdirs: str, out: str) -> str:
   return ("# Results\n\nWritten by `python -m experiments.report` from the runs' "
           "`summary.json` files: edit nothing here by hand. Means ± standard deviations are "
           "over the seeds trained side by side in each run; the claims are those of "
-          "`DESIGN.md`. Wall times are of 2 shared CPU cores unless a section says "
+          "`docs/design.md`. Wall times are of 2 shared CPU cores unless a section says "
           f"otherwise.\n\n{sections}")
 
 

@@ -3,7 +3,7 @@
   python -m experiments.twenty_questions --config configs/twenty_questions.py \\
       --workdir workdirs/twenty_questions
 
-Claim 6 of DESIGN.md: multi-turn games need credit assignment across turns. Player two
+Claim 6 of docs/design.md: multi-turn games need credit assignment across turns. Player two
 finds a secret in [0, N) with threshold questions, each costing ``question_cost``, and
 is paid ``guess_reward`` for the right guess. Stages, each for ``num_seeds`` seeds side
 by side (vmapped):

@@ -41,7 +41,7 @@ def make_batch(rows=16, length=24, learned=12):
 
 def run(update, state, batch):
   for _ in range(STEPS):
-    # Waiting on every step keeps CPU collectives from deadlocking (ENVIRONMENT.md).
+    # Waiting on every step keeps CPU collectives from deadlocking (docs/design.md).
     state, metrics = jax.block_until_ready(update(state, batch))
   return state, metrics
 

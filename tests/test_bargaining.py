@@ -42,13 +42,16 @@ def test_opening_states_the_counts_and_no_values():
   assert int(states.to_move[0]) == 1
 
 
-def test_values_in_opening_shows_player_two_its_values_and_only_them():
-  game = games.make(NAME, values_in_opening=True)
+def test_each_seat_reads_its_own_values_and_only_them():
+  game = games.make(NAME)
   state = game_lib.init(game, jax.random.key(3))
-  counts, two = (",".join(str(x) for x in np.asarray(v))
-                 for v in (state.hidden["counts"], state.hidden["two"]["values"]))
-  text = vocab.decode(np.asarray(state.tokens[:int(state.length)]))
-  assert text == f"⟨bos⟩items {counts} two values {two}⟨eot⟩\n"
+  counts = ",".join(str(x) for x in np.asarray(state.hidden["counts"]))
+  for seat, key in ((1, "one"), (2, "two")):
+    values = ",".join(str(x) for x in np.asarray(state.hidden[key]["values"]))
+    view = game_lib.view(game, state.tokens[:int(state.length)], state.hidden, seat)
+    assert vocab.decode(np.asarray(view)) == f"values {values}⟨bos⟩items {counts}⟨eot⟩\n"
+    traced = jax.jit(game.private)(state.hidden, jnp.int32(seat))
+    np.testing.assert_array_equal(traced, view[:game.private_length])
 
 
 def test_transcript_text_of_a_deal():

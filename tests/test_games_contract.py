@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from twoplayer_jax import game as game_lib
-from twoplayer_jax import games, models, players, rollout, vocab
+from twoplayer_jax import games, models, objectives, players, rollout, train, vocab
 
 NAMES = sorted(games.REGISTRY)
 
@@ -82,8 +82,11 @@ def test_mover_and_legal_mask_agree_with_the_transcript(game):
       if owner[t - 1] != 0:
         assert owner[t] == expected, (name, i, t)
     state = game_lib.init(g, jax.random.key(0))
-    assert bool(g.legal_mask(state)[vocab.EOT])
-    assert not bool(g.legal_mask(state)[vocab.PAD]) and not bool(g.legal_mask(state)[vocab.BOS])
+    legal = np.asarray(g.legal_mask(state))
+    # A game that restricts moves (a card game's actions) need not allow end-of-turn first.
+    assert g.restricts_moves or legal[vocab.EOT]
+    assert legal[vocab.writable()].any()
+    assert not legal[vocab.PAD] and not legal[vocab.BOS]
 
 
 def test_transcripts_decode_and_re_encode_exactly(game):
@@ -106,20 +109,75 @@ def test_registers_a_human_and_the_three_demonstrators(game):
     games.player(name, 2, "nobody", g)
 
 
+def tiny_model(g):
+  return models.make(models.TransformerConfig(num_layers=1, d_model=32, num_heads=2, d_ff=64,
+                                              max_length=g.private_length + g.max_length))
+
+
 def test_model_players_play_it_from_either_seat(game):
   name, g = game
-  model = models.make(models.TransformerConfig(num_layers=1, d_model=32, num_heads=2, d_ff=64,
-                                               max_length=g.max_length))
+  model = tiny_model(g)
   params = model.init(jax.random.key(0))
-  seat = players.model_player(model, g)
   rand = random_player(g)
   # In some games player one speaks only in the opening (arithmetic's question).
   plays = rollout.play(g, (rand, rand), (None, None), jax.random.key(5), 16)
   one_plays = bool(jnp.any(game_lib.role_mask(plays.owner, 1) & plays.played))
-  for learner, seats, seat_params in ((1, (seat, rand), (params, None)),
-                                      (2, (rand, seat), (None, params))):
+  for learner, seats, seat_params in (
+      (1, (players.model_player(model, g, seat=1), rand), (params, None)),
+      (2, (rand, players.model_player(model, g, seat=2)), (None, params))):
     traj = rollout.play(g, seats, seat_params, jax.random.key(5), 16)
     assert bool(jnp.all(jnp.isfinite(traj.returns)))
     mine = np.asarray(game_lib.role_mask(traj.owner, learner) & traj.played)
     assert mine.any() == (learner == 2 or one_plays), name
-    assert (np.asarray(traj.logprob)[mine] < 0).all()
+    logprob = np.asarray(traj.logprob)[mine]
+    if traj.legal is None:
+      assert (logprob < 0).all()
+    else:  # A forced token (the only legal one) has probability 1.
+      choices = np.asarray(traj.legal).sum(-1)[mine]
+      assert (logprob[choices > 1] < 0).all() and (logprob[choices == 1] == 0).all()
+
+
+def test_training_reads_what_each_seat_read_in_play(game):
+  """Two models, one per seat, each reading its own view: the log-probabilities the
+  training pass computes equal the ones play recorded, under the same legal masks."""
+  name, g = game
+  model = tiny_model(g)
+  params = (model.init(jax.random.key(1)), model.init(jax.random.key(2)))
+  seats = (players.model_player(model, g, seat=1), players.model_player(model, g, seat=2))
+  traj = rollout.play(g, seats, params, jax.random.key(6), 8, group_size=2)
+  assert (traj.legal is not None) == g.restricts_moves
+  for seat in (1, 2):
+    logits, _ = train.seat_forward(model, params[seat - 1], g, traj.tokens, traj.hidden, seat,
+                                   group_size=2)
+    logp = objectives.token_logprobs(logits, traj.tokens, traj.legal)
+    mine = np.asarray((traj.owner == seat) & traj.played)
+    np.testing.assert_allclose(np.asarray(logp)[mine], np.asarray(traj.logprob)[mine],
+                               atol=1e-4, err_msg=name)
+
+
+def test_a_model_never_reads_the_other_seats_private_text(game):
+  """Two deals whose private texts agree for one seat and differ for the other: that
+  seat's model player moves alike in both."""
+  name, g = game
+  if not g.private_length:
+    return
+  states = jax.vmap(lambda k: game_lib.init(g, k))(jax.random.split(jax.random.key(7), 256))
+  private = {seat: np.asarray(jax.vmap(g.private, (0, None))(states.hidden, seat))
+             for seat in (1, 2)}
+  model = tiny_model(g)
+  params = model.init(jax.random.key(3))
+  for seat, other in ((1, 2), (2, 1)):
+    pairs = [(i, j) for i in range(64) for j in range(256)
+             if (private[seat][i] == private[seat][j]).all()
+             and (private[other][i] != private[other][j]).any()]
+    assert pairs, f"{name}: no two deals differ only in seat {other}'s private text"
+    i, j = pairs[0]
+    state = jax.tree.map(lambda x: x[i], states)
+    swapped = state._replace(hidden=jax.tree.map(lambda x: x[j], states.hidden))
+    player = players.model_player(model, g, seat=seat)
+
+    def first_move(s):
+      carry = player.init(params, s, jax.random.key(0))
+      return player.act(params, carry, s._replace(to_move=seat), jax.random.key(1))[0]
+
+    np.testing.assert_array_equal(first_move(state).logprob, first_move(swapped).logprob)

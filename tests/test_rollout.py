@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from twoplayer_jax import game as game_lib
-from twoplayer_jax import games, models, players, rollout, vocab
+from twoplayer_jax import games, models, objectives, players, rollout, vocab
 
 GAME = games.make("arithmetic", num_digits=3)
 ONE = games.player("arithmetic", 1, "human", GAME)
@@ -54,7 +54,7 @@ def test_recorded_logprobs_and_values_equal_the_full_forward_pass():
   traj = model_game(jax.random.key(2), batch=8)
   positions = jnp.broadcast_to(jnp.arange(GAME.max_length), traj.tokens.shape)
   logits, values, _ = MODEL.apply(PARAMS, traj.tokens, positions)
-  logp = jnp.take_along_axis(players.log_policy(logits[:, :-1]), traj.tokens[:, 1:, None], -1)
+  logp = jnp.take_along_axis(objectives.log_policy(logits[:, :-1]), traj.tokens[:, 1:, None], -1)
   played = traj.played[:, 1:]
   np.testing.assert_allclose(jnp.where(played, logp[..., 0], 0), traj.logprob[:, 1:], atol=1e-4)
   np.testing.assert_allclose(jnp.where(played, values[:, :-1], 0), traj.value[:, 1:],
@@ -67,15 +67,15 @@ def test_greedy_play_is_the_argmax_and_top_k_stays_in_the_top_k():
   b = rollout.play(GAME, (ONE, greedy), (None, PARAMS), jax.random.key(4), 8)
   positions = jnp.broadcast_to(jnp.arange(GAME.max_length), a.tokens.shape)
   logits, _, _ = MODEL.apply(PARAMS, a.tokens, positions)
-  best = jnp.argmax(players.log_policy(logits[:, :-1]), -1)
+  best = jnp.argmax(objectives.log_policy(logits[:, :-1]), -1)
   np.testing.assert_array_equal(jnp.where(a.played[:, 1:], best, 0),
                                 jnp.where(a.played[:, 1:], a.tokens[:, 1:], 0))
   del b
   top2 = players.model_player(MODEL, GAME, top_k=2)
   c = rollout.play(GAME, (ONE, top2), (None, PARAMS), jax.random.key(3), 8)
   logits, _, _ = MODEL.apply(PARAMS, c.tokens, positions)
-  rank = jnp.sum(players.log_policy(logits[:, :-1]) >
-                 jnp.take_along_axis(players.log_policy(logits[:, :-1]), c.tokens[:, 1:, None], -1),
+  rank = jnp.sum(objectives.log_policy(logits[:, :-1]) >
+                 jnp.take_along_axis(objectives.log_policy(logits[:, :-1]), c.tokens[:, 1:, None], -1),
                  -1)
   assert bool(jnp.all(jnp.where(c.played[:, 1:], rank < 2, True)))
 

@@ -60,6 +60,8 @@ class Trajectory(NamedTuple):
     length: ``[B]`` int32 tokens written in all.
     returns: ``[B, 2]`` float32 total reward of each player.
     hidden: the games' hidden information, with a leading batch axis.
+    legal: ``[B, T, V]`` bool the legal mask each token was written under, recorded when
+      the game ``restricts_moves`` (else None: every writable token was legal).
   """
   tokens: jax.Array
   owner: jax.Array
@@ -70,6 +72,7 @@ class Trajectory(NamedTuple):
   length: jax.Array
   returns: jax.Array
   hidden: Any
+  legal: jax.Array | None = None
 
   @property
   def played(self) -> jax.Array:
@@ -91,10 +94,22 @@ class Game:
   ``min_opening_length`` bounds every opening from below (1, its BOS, unless the game
   knows better): the continuations of one opening share that many tokens, and training
   reads them once per group.
+
+  Private information. ``private(hidden, seat)`` is the text only ``seat`` reads (its
+  cards, its values): ``private_length`` tokens, fixed by the game (0 by default: no
+  private text). A model player of a seat reads its private text, then the shared
+  transcript, and never the other seat's private text; the training pass reads the same
+  view (``view``). Scripted players see the state through ``seen_by``.
+
+  Restricted moves. A game whose ``legal_mask`` forbids some writable tokens (the
+  actions of a card game) sets ``restricts_moves``: play then records each step's mask,
+  and training normalises the policy over the same legal tokens that play sampled from.
   """
   max_length: int
   max_turns: int
   max_opening_length: int
+  private_length: int = 0
+  restricts_moves: bool = False
 
   @property
   def min_opening_length(self) -> int:
@@ -126,16 +141,46 @@ class Game:
     """``[V]`` bool tokens the mover may write.
 
     Language games forbid no written token: a malformed move is scored by the payoff.
-    So the policy a model samples from is the one its training sees.
+    A game that forbids some sets ``restricts_moves`` (see above).
     """
     del state
     return writable_mask()
 
+  def private(self, hidden: Any, seat: int | jax.Array) -> jax.Array:
+    """``[private_length]`` int32 text that only ``seat`` (1 or 2) reads, from the game's
+    hidden information; none by default."""
+    del hidden, seat
+    return jnp.zeros((0,), jnp.int32)
+
 
 def writable_mask() -> jax.Array:
   """``[V]`` bool: every byte, end-of-turn and end-of-game; never PAD or BOS."""
-  token = jnp.arange(vocab.VOCAB_SIZE)
-  return (token < vocab.PAD) | (token >= vocab.EOT)
+  return jnp.asarray(vocab.writable())
+
+
+def view(game: Game, tokens: jax.Array, hidden: Any, seat: int | jax.Array) -> jax.Array:
+  """``[..., P + T]`` what a model in ``seat`` reads: its private text (``P`` =
+  ``game.private_length`` tokens), then the transcript ``tokens [..., T]``.
+
+  ``hidden`` has the leading axes of ``tokens`` (e.g. ``[B]`` for a batch); transcript
+  token t sits at position ``P + t`` of the view.
+  """
+  if not game.private_length:
+    return tokens
+  private = game.private
+  for _ in range(tokens.ndim - 1):
+    private = jax.vmap(private, in_axes=(0, None))
+  return jnp.concatenate([private(hidden, seat).astype(jnp.int32), tokens], axis=-1)
+
+
+def seen_by(state: GameState, seat: int) -> GameState:
+  """``state`` as seat ``seat``'s scripted players see it: the other seat's hidden
+  information removed. Games keep what only one seat may know under ``hidden["one"]`` or
+  ``hidden["two"]``; reading the other seat's key then fails when the player is traced."""
+  if not isinstance(state.hidden, dict):
+    return state
+  other = "two" if seat == ONE else "one"
+  return state._replace(hidden={k: v for k, v in state.hidden.items() if k != other})
 
 
 def new_state(game: Game, tokens: jax.Array, owner: jax.Array, length: jax.Array,

@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from twoplayer_jax import game as game_lib
+from twoplayer_jax.objectives.tokens import log_policy, widen
 from twoplayer_jax.models import transformer
 
 
@@ -97,7 +98,7 @@ def sample(logits: jax.Array, legal: jax.Array, key: jax.Array, temperature: flo
     ``token []`` int32 and ``logprob []`` float32, the token's log-probability under the
     distribution it was drawn from (under the temperature-1 policy when greedy).
   """
-  logits = jnp.where(_pad_to(legal, logits.shape[-1]), logits.astype(jnp.float32), -jnp.inf)
+  logits = jnp.where(widen(legal, logits.shape[-1]), logits.astype(jnp.float32), -jnp.inf)
   if top_k:
     kth = jax.lax.top_k(logits, top_k)[0][-1]
     logits = jnp.where(logits >= kth, logits, -jnp.inf)
@@ -113,52 +114,45 @@ def sample(logits: jax.Array, legal: jax.Array, key: jax.Array, temperature: flo
   return token.astype(jnp.int32), logp[token]
 
 
-def _pad_to(mask: jax.Array, size: int) -> jax.Array:
-  """A ``[..., V]`` token mask widened with False to a model's larger vocabulary."""
-  return jnp.pad(mask, [(0, 0)] * (mask.ndim - 1) + [(0, size - mask.shape[-1])])
-
-
-def log_policy(logits: jax.Array) -> jax.Array:
-  """``[..., V]`` log-probabilities over writable tokens, as model players sample them.
-
-  Training computes the policy's log-probabilities with this function, so that they
-  equal the ones ``play`` records (at temperature 1, no top-k).
-  """
-  writable = _pad_to(game_lib.writable_mask(), logits.shape[-1])
-  # A finite floor keeps p * log p at 0 (not NaN) for the tokens never written.
-  return jax.nn.log_softmax(jnp.where(writable, logits.astype(jnp.float32), -1e30))
-
-
 class ModelCarry(NamedTuple):
   cache: transformer.Cache  # [1, heads, T, head_dim] per layer (T: the game's), for one game.
 
 
 def model_player(model: transformer.Model, game: game_lib.Game, temperature: float = 1.0,
-                 top_k: int = 0) -> Player:
-  """A transformer player of ``game`` that samples from its logits.
+                 top_k: int = 0, seat: int | None = None) -> Player:
+  """A transformer player of ``game`` in ``seat`` that samples from its logits under the
+  game's legal mask.
 
-  ``init`` reads the opening in one pass into the KV cache; every ``act`` writes the
-  newest token into the cache and samples from the logits at its position. Both
-  players' tokens are read: the model sees the whole transcript, nothing hidden.
+  The model reads its view (``game_lib.view``): the seat's private text, then the shared
+  transcript, never the other seat's private text. ``init`` reads the private text and
+  the opening in one pass into the KV cache; every ``act`` writes the newest token into
+  the cache and samples from the logits at its position. ``seat`` (1 or 2) is needed
+  only by games with private text.
   """
-  if game.max_length > model.config.max_length:
-    raise ValueError(f"{type(game).__name__} transcripts hold {game.max_length} tokens, more "
-                     f"than the model's context max_length={model.config.max_length}")
+  private = game.private_length
+  if private and seat not in (game_lib.ONE, game_lib.TWO):
+    raise ValueError(f"{type(game).__name__} gives each seat private text: model_player "
+                     f"needs seat=1 or 2, got {seat!r}")
+  if private + game.max_length > model.config.max_length:
+    raise ValueError(f"{type(game).__name__} views hold {private} private + {game.max_length} "
+                     f"transcript tokens, more than the model's context "
+                     f"max_length={model.config.max_length}")
   if model.config.vocab_size < game_lib.writable_mask().shape[0]:
     raise ValueError(f"model vocab_size={model.config.vocab_size} is smaller than the game "
                      f"vocabulary of {game_lib.writable_mask().shape[0]} tokens")
 
   def init(params, state, key):
     del key
-    tokens = state.tokens[None, :game.max_opening_length]
-    positions = jnp.arange(game.max_opening_length)[None]
-    _, _, cache = model.apply(params, tokens, positions, model.init_cache(1, game.max_length))
+    tokens = game_lib.view(game, state.tokens[:game.max_opening_length], state.hidden, seat)
+    positions = jnp.arange(tokens.shape[0])[None]
+    _, _, cache = model.apply(params, tokens[None], positions,
+                              model.init_cache(1, private + game.max_length))
     return ModelCarry(cache)
 
   def act(params, carry, state, key):
     pos = jnp.maximum(state.length - 1, 0)
     logits, scalars, cache = model.apply(
-        params, state.tokens[pos][None, None], pos[None, None], carry.cache)
+        params, state.tokens[pos][None, None], (private + pos)[None, None], carry.cache)
     token, logprob = sample(logits[0, 0], game.legal_mask(state), key, temperature, top_k)
     value = jnp.float32(0.0) if scalars is None else scalars[0, 0]
     return Move(token, logprob, value), ModelCarry(cache)

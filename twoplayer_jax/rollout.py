@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from twoplayer_jax import game as game_lib
+from twoplayer_jax import vocab
 from twoplayer_jax.players import Player
 
 
@@ -24,6 +25,7 @@ class Table(NamedTuple):
   value: jax.Array  # [B, T]
   reward: jax.Array  # [B, T, 2]
   opening_length: jax.Array  # [B]
+  legal: jax.Array | None  # [B, T, V] when the game restricts moves, else None
 
 
 def start(game: game_lib.Game, players: tuple[Player, Player], params: tuple[Any, Any],
@@ -54,8 +56,10 @@ def start(game: game_lib.Game, players: tuple[Player, Player], params: tuple[Any
 
   carries = (read(players[0], params[0], 0), read(players[1], params[1], 1))
   t = game.max_length
+  legal = (jnp.zeros((batch_size, t, vocab.VOCAB_SIZE), bool) if game.restricts_moves
+           else None)
   return Table(state, carries, jnp.zeros((batch_size, t)), jnp.zeros((batch_size, t)),
-               jnp.zeros((batch_size, t, 2)), state.length)
+               jnp.zeros((batch_size, t, 2)), state.length, legal)
 
 
 def advance(game: game_lib.Game, players: tuple[Player, Player], params: tuple[Any, Any],
@@ -79,16 +83,19 @@ def advance(game: game_lib.Game, players: tuple[Player, Player], params: tuple[A
   def record(buffer, x):
     return buffer.at[rows, pos].set(x, mode="drop")
 
+  legal = table.legal
+  if legal is not None:  # The mask each token was sampled under, for training to reuse.
+    legal = record(legal, jax.vmap(game.legal_mask)(table.state))
   return Table(state, carries, record(table.logprob, move.logprob),
                record(table.value, move.value), record(table.reward, reward),
-               table.opening_length)
+               table.opening_length, legal)
 
 
 def finish(table: Table) -> game_lib.Trajectory:
   """The trajectory of a table whose games have ended."""
   s = table.state
   return game_lib.Trajectory(s.tokens, s.owner, table.logprob, table.value, table.reward,
-                             table.opening_length, s.length, s.returns, s.hidden)
+                             table.opening_length, s.length, s.returns, s.hidden, table.legal)
 
 
 @functools.partial(jax.jit, static_argnames=("game", "players", "batch_size", "group_size"))

@@ -25,6 +25,13 @@ _MARK = re.compile(r"⟨(⟨|pad⟩|bos⟩|eot⟩\n?|eog⟩|x[0-9a-f]{2}⟩)")
 ROLE_NAMES = {0: "chance", 1: "one", 2: "two"}
 
 
+def writable() -> np.ndarray:
+  """``[VOCAB_SIZE]`` bool: the tokens a player may write (every byte, end-of-turn and
+  end-of-game; never PAD or BOS)."""
+  token = np.arange(VOCAB_SIZE)
+  return (token < PAD) | (token >= EOT)
+
+
 def _check_tokens(tokens) -> np.ndarray:
   tokens = np.asarray(tokens)
   if tokens.ndim != 1 or not np.issubdtype(tokens.dtype, np.integer):

@@ -15,6 +15,8 @@ from twoplayer_jax.games import arithmetic
 from twoplayer_jax.games import bargaining
 from twoplayer_jax.games import facts
 from twoplayer_jax.games import in_context
+from twoplayer_jax.games import kuhn_poker
+from twoplayer_jax.games import leduc_poker
 from twoplayer_jax.games import red_team
 from twoplayer_jax.games import twenty_questions
 
@@ -34,7 +36,28 @@ REGISTRY = {
     "red_team": Entry(red_team.RedTeam, red_team.PLAYER_ONE, red_team.PLAYER_TWO),
     "twenty_questions": Entry(twenty_questions.TwentyQuestions, twenty_questions.PLAYER_ONE,
                               twenty_questions.PLAYER_TWO),
+    "kuhn_poker": Entry(kuhn_poker.KuhnPoker, kuhn_poker.PLAYER_ONE, kuhn_poker.PLAYER_TWO),
+    "leduc_poker": Entry(leduc_poker.LeducPoker, leduc_poker.PLAYER_ONE, leduc_poker.PLAYER_TWO),
 }
+
+
+def register(name: str, game: type, player_one: dict[str, Callable],
+             player_two: dict[str, Callable]) -> None:
+  """Registers a game defined anywhere (e.g. in one's own file) under ``name``.
+
+  Args:
+    name: the name configs use; must be new.
+    game: the game's class (a frozen dataclass subclassing ``game.Game``).
+    player_one, player_two: scripted players by name, ``factory(game, **settings) ->
+      Player``; player one's must include "human", player two's "expert", "average"
+      (taking ``error_rate``) and "noisy", the players every stage may ask for.
+  """
+  if name in REGISTRY:
+    raise ValueError(f"a game named {name!r} is already registered ({REGISTRY[name].game})")
+  missing = ({"human"} - set(player_one)) | ({"expert", "average", "noisy"} - set(player_two))
+  if missing:
+    raise ValueError(f"game {name!r} needs scripted players {sorted(missing)}")
+  REGISTRY[name] = Entry(game, dict(player_one), dict(player_two))
 
 
 def _entry(name: str) -> Entry:

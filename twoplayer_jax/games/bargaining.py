@@ -21,11 +21,9 @@ Payoff: with a deal, each player's value of its share divided by its value of al
 items (so in [0, 1]); without one, 0 for both.
 
 Hidden: each player's values, from the other (``hidden["one"]``, ``hidden["two"]``); each
-seat's scripted players read only their own. The counts are public. By default the values
-never appear in the transcript, so a model player bargains without knowing its own
-values; with ``values_in_opening`` the opening also states player two's values
-(``items 2,1,3 two values 5,0,2``) for a model player two to read, and then player one
-can read them too: the transcript is shared.
+seat's scripted players read only their own. The counts are public. The values never
+appear in the shared transcript: each seat's private text states its own
+(``values 5,0,2``), which its model player reads before the transcript.
 """
 
 import dataclasses
@@ -59,14 +57,12 @@ class Bargaining(game_lib.Game):
     max_count: most items of one type, 1 to 9.
     max_value: highest value of one item, 1 to 9.
     max_rounds: player turns before the game ends without a deal.
-    values_in_opening: the opening also states player two's values.
     turn_slack: tokens a turn may hold beyond the longest offer.
   """
   num_types: int = 3
   max_count: int = 3
   max_value: int = 5
   max_rounds: int = 6
-  values_in_opening: bool = False
   turn_slack: int = 2
 
   def __post_init__(self):
@@ -83,8 +79,16 @@ class Bargaining(game_lib.Game):
 
   @property
   def max_opening_length(self) -> int:
-    values = len(" two values ") + 2 * self.num_types - 1 if self.values_in_opening else 0
-    return 2 + len("items ") + 2 * self.num_types - 1 + values  # BOS ... EOT
+    return 2 + len("items ") + 2 * self.num_types - 1  # BOS ... EOT
+
+  @property
+  def private_length(self) -> int:
+    return len("values ") + 2 * self.num_types - 1
+
+  def private(self, hidden, seat) -> jax.Array:
+    """``values a,b,c``: the seat's own values."""
+    values = jnp.where(seat == game_lib.ONE, hidden["one"]["values"], hidden["two"]["values"])
+    return text.concat(text.literal("values "), _digit_list(values))[0]
 
   @property
   def min_opening_length(self) -> int:
@@ -108,10 +112,8 @@ class Bargaining(game_lib.Game):
 
     hidden = {"counts": counts, "one": {"values": values(k_one)},
               "two": {"values": values(k_two)}}
-    pieces = [text.token(vocab.BOS), text.literal("items "), _digit_list(counts)]
-    if self.values_in_opening:
-      pieces += [text.literal(" two values "), _digit_list(hidden["two"]["values"])]
-    tokens, length = text.concat(*pieces, text.token(vocab.EOT))
+    tokens, length = text.concat(text.token(vocab.BOS), text.literal("items "),
+                                 _digit_list(counts), text.token(vocab.EOT))
     return game_lib.new_state(self, tokens, jnp.zeros_like(tokens), length, to_move=game_lib.ONE,
                               turn=1, hidden=hidden)
 

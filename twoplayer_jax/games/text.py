@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from twoplayer_jax import game as game_lib
 from twoplayer_jax import players as players_lib
 from twoplayer_jax import vocab
 
@@ -126,14 +127,6 @@ def turn_starts(transcript: jax.Array, length: jax.Array, num_turns: int) -> jax
   return jnp.sum((closed_before[None] < turns) & written[None], axis=1).astype(jnp.int32)
 
 
-def seen_by(state, seat: int):
-  """``state`` as seat ``seat``'s scripted players see it: the other seat's hidden
-  information removed. Games keep what only one seat may know under ``hidden["one"]`` or
-  ``hidden["two"]``; reading the other seat's key then fails when the player is traced."""
-  other = "two" if seat == 1 else "one"
-  return state._replace(hidden={k: v for k, v in state.hidden.items() if k != other})
-
-
 def speaker(seat: int, plan: Callable, width: int) -> players_lib.Player:
   """A scripted player for ``seat`` that plans its whole turn at the turn's first token,
   keeps it in its carry and writes it token by token, then end-of-turn.
@@ -148,7 +141,7 @@ def speaker(seat: int, plan: Callable, width: int) -> players_lib.Player:
 
   def policy(carry, state, key):
     first = state.turn_length == 0
-    tokens, length, logprob = plan(seen_by(state, seat), key)
+    tokens, length, logprob = plan(game_lib.seen_by(state, seat), key)
     tokens = jnp.pad(tokens, (0, width - tokens.shape[0]), constant_values=vocab.PAD)
     tokens, length = jax.tree.map(lambda new, old: jnp.where(first, new, old),
                                   (tokens, length), carry)

@@ -7,9 +7,11 @@ Objectives know arrays, not games.
 
 from twoplayer_jax.objectives.imitation import imitation_loss, imitation_weights
 from twoplayer_jax.objectives.policy_gradient import (
-    batch_baseline, gae, grpo, kl, per_token, ppo_loss, reinforce_loss, rloo, value_loss)
+    AGGREGATIONS, GROUP_STDS, aggregate, batch_baseline, gae, grpo, kl, kl_from_logits,
+    per_token, ppo_loss, reinforce_loss, rloo, value_loss)
 from twoplayer_jax.objectives.preference import preference_loss
 from twoplayer_jax.objectives.reward_model import (
     bradley_terry_loss, final_scores, regression_loss)
 from twoplayer_jax.objectives.tokens import (
-    masked_mean, sequence_sum, shift_right, token_entropy, token_logprobs, valid_tokens)
+    log_policy, masked_mean, sequence_sum, shift_right, token_entropy, token_logprobs,
+    valid_tokens, widen)

@@ -9,13 +9,18 @@ import jax
 import jax.numpy as jnp
 
 from twoplayer_jax.game import role_mask
-from twoplayer_jax.objectives.tokens import masked_mean, token_logprobs, valid_tokens
-from twoplayer_jax.players import log_policy
+from twoplayer_jax.objectives.tokens import (
+    log_policy, masked_mean, token_logprobs, valid_tokens)
 
 
 def imitation_weights(tokens: jax.Array, owner: jax.Array, length: jax.Array,
                       role: int | tuple[int, ...]) -> jax.Array:
   """``[B, T]`` float32 weights: 1 on tokens 1..length-1 written by ``role``."""
+  if tokens.ndim != 2 or owner.shape != tokens.shape:
+    raise ValueError(f"tokens {tokens.shape} and owner {owner.shape} must both be "
+                     "[batch, length]")
+  if length.shape != tokens.shape[:1]:
+    raise ValueError(f"length {length.shape} must be [batch] for tokens {tokens.shape}")
   return (valid_tokens(tokens, length) & role_mask(owner, role)).astype(jnp.float32)
 
 

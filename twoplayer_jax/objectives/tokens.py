@@ -8,8 +8,34 @@ does. This is the alignment of ``Trajectory.logprob`` and ``Trajectory.value``.
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from twoplayer_jax.players import log_policy
+from twoplayer_jax import vocab
+
+
+def widen(mask: jax.Array, size: int) -> jax.Array:
+  """A ``[..., V]`` token mask widened with False to a model's larger vocabulary."""
+  return jnp.pad(mask, [(0, 0)] * (mask.ndim - 1) + [(0, size - mask.shape[-1])])
+
+
+def log_policy(logits: jax.Array, legal: jax.Array | None = None) -> jax.Array:
+  """``[..., V]`` log-probabilities over the tokens the mover may write, as model players
+  sample them (at temperature 1, no top-k).
+
+  Args:
+    logits: ``[..., V]`` a model's logits (V may exceed the game vocabulary).
+    legal: ``[..., V']`` bool tokens the mover may write (``Game.legal_mask``); every
+      writable token (``vocab.writable``) if None.
+  """
+  legal = np.asarray(vocab.writable()) if legal is None else legal
+  # A finite floor keeps p * log p at 0 (not NaN) for the tokens never written.
+  return jax.nn.log_softmax(
+      jnp.where(widen(legal, logits.shape[-1]), logits.astype(jnp.float32), -1e30))
+
+
+def _moves(legal: jax.Array | None) -> jax.Array | None:
+  """The legal masks ``[B, T, V']`` of tokens 1..T-1, aligned with the logits."""
+  return None if legal is None else legal[:, 1:]
 
 
 def shift_right(x: jax.Array) -> jax.Array:
@@ -17,22 +43,27 @@ def shift_right(x: jax.Array) -> jax.Array:
   return jnp.pad(x, [(0, 0), (1, 0)] + [(0, 0)] * (x.ndim - 2))
 
 
-def token_logprobs(logits: jax.Array, tokens: jax.Array) -> jax.Array:
+def token_logprobs(logits: jax.Array, tokens: jax.Array, legal: jax.Array | None = None
+                   ) -> jax.Array:
   """``[B, T]`` log-probability of each token under the policy, 0 at position 0.
 
   Args:
     logits: ``[B, T-1, V]`` logits of positions 0..T-2 (the forward pass over
       ``tokens[:, :-1]``).
     tokens: ``[B, T]`` transcripts.
+    legal: ``[B, T, V']`` the mask each token was written under
+      (``Trajectory.legal``); every writable token if None.
   """
   _check_logits(logits, tokens)
-  logp = jnp.take_along_axis(log_policy(logits), tokens[:, 1:, None], axis=-1)[..., 0]
-  return shift_right(logp)
+  logp = log_policy(logits, _moves(legal))
+  return shift_right(jnp.take_along_axis(logp, tokens[:, 1:, None], axis=-1)[..., 0])
 
 
-def token_entropy(logits: jax.Array) -> jax.Array:
-  """``[B, T]`` entropy of the policy at the state before each token, 0 at position 0."""
-  logp = log_policy(logits)
+def token_entropy(logits: jax.Array, legal: jax.Array | None = None) -> jax.Array:
+  """``[B, T]`` entropy of the policy (over the legal tokens, by default every writable
+  one) at the state before each token, 0 at position 0. ``legal`` as in
+  ``token_logprobs``."""
+  logp = log_policy(logits, _moves(legal))
   return shift_right(-jnp.sum(jnp.exp(logp) * logp, axis=-1))
 
 

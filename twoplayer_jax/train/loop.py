@@ -2,7 +2,7 @@
 
 It feeds batches, waits on the device every ``sync_every`` steps (reading the metrics;
 this also keeps a multi-device CPU run clear of the collective deadlock noted in
-ENVIRONMENT.md), writes metrics, checks them for NaN, checkpoints, and stops cleanly on
+docs/design.md), writes metrics, checks them for NaN, checkpoints, and stops cleanly on
 preemption. Every process of a multi-host run runs it alike.
 """
 

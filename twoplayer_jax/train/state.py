@@ -22,9 +22,12 @@ class TrainState(NamedTuple):
   rng: jax.Array
 
 
-def create(params: Any, tx: optax.GradientTransformation, key: jax.Array) -> TrainState:
-  """A train state at step 0."""
-  return TrainState(params, tx.init(params), jnp.int32(0), key)
+def create(params: Any, tx: optax.GradientTransformation, key: jax.Array,
+           stacked: bool = False) -> TrainState:
+  """A train state at step 0. ``stacked``: ``params`` are several learners' stacked on a
+  leading axis (e.g. one per seat), each with an optimiser state of its own."""
+  return TrainState(params, (jax.vmap(tx.init) if stacked else tx.init)(params), jnp.int32(0),
+                    key)
 
 
 def optimizer(learning_rate: float, total_steps: int, warmup_steps: int = 0,

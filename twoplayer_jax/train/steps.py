@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from twoplayer_jax import game as game_lib
 from twoplayer_jax import objectives
 from twoplayer_jax.models.transformer import Model
 from twoplayer_jax.train.state import TrainState, apply_gradients
@@ -62,6 +63,19 @@ def grouped_forward(model: Model, params, tokens: jax.Array, group_size: int,
   if tail_scalars is None:
     return logits, None
   return logits, objectives.shift_right(jnp.concatenate([grouped(head_scalars), tail_scalars], 1))
+
+
+def seat_forward(model: Model, params, game: game_lib.Game, tokens: jax.Array, hidden,
+                 seat: int | jax.Array, group_size: int = 1):
+  """``forward`` of the model in ``seat`` reading its view of transcripts ``tokens [B, T]``
+  (its private text from the games' ``hidden``, then the transcript), as its model
+  player read them in play: logits ``[B, T-1, V]`` and scalars ``[B, T]`` (or None)
+  aligned with the transcript. Groups of ``group_size`` adjacent games share their
+  opening (and so their private text), read once per group."""
+  p = game.private_length
+  logits, scalars = grouped_forward(model, params, game_lib.view(game, tokens, hidden, seat),
+                                    group_size, p + game.min_opening_length)
+  return logits[:, p:], None if scalars is None else scalars[:, p:]
 
 
 def sequence_logprobs(model: Model, params, tokens: jax.Array, mask: jax.Array) -> jax.Array:
