@@ -56,6 +56,7 @@ def main():
         f"{name}_one_learner_s": statistics.median(one_s),
         f"{name}_self_play_s": statistics.median(both_s),
         f"self_play_vs_one_learner_{name}": statistics.median(ratios),
+        f"{name}_ratio_per_round": [round(r, 3) for r in ratios],
     })
   report(figures, args.json)
 

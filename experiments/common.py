@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.experimental import multihost_utils
 
-from twoplayer_jax import checkpoint, rollout, train
+from twoplayer_jax import checkpoint, files, rollout, train
 from twoplayer_jax.data import build, configs, pipeline, sources
 from twoplayer_jax.metrics import MetricsWriter
 from twoplayer_jax.train.loop import fit
@@ -201,8 +201,7 @@ def run_stage(workdir: str, name: str, update: Callable, states: train.TrainStat
   record = {"seconds": time.perf_counter() - start, "tokens": num_steps * tokens_per_step,
             "metrics": writer.last}
   if jax.process_index() == 0:
-    with open(record_path, "w") as f:
-      json.dump(record, f, indent=1)
+    files.write_json(record_path, record, indent=1)
   return states, record
 
 
@@ -232,8 +231,8 @@ def command() -> str:
 def write_summary(workdir: str, summary: dict) -> None:
   """``workdir/summary.json`` (process 0), with the ``command`` that made it."""
   if jax.process_index() == 0:
-    with open(os.path.join(workdir, "summary.json"), "w") as f:
-      json.dump({"command": command(), **summary}, f, indent=1)
+    files.write_json(os.path.join(workdir, "summary.json"), {"command": command(), **summary},
+                     indent=1)
 
 
 def mean_std(x) -> dict:

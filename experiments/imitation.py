@@ -16,7 +16,8 @@ import numpy as np
 from jax.experimental import multihost_utils
 
 from experiments import launch
-from twoplayer_jax import checkpoint, games, models, players, rollout, sharding, train
+from twoplayer_jax import (checkpoint, files, games, models, players, rollout, sharding,
+                          train)
 from twoplayer_jax.data import build, configs as data_configs, pipeline, sources
 from twoplayer_jax.metrics import MetricsWriter
 from twoplayer_jax.train.loop import fit
@@ -80,8 +81,7 @@ def main(argv):
   summary = {"steps": int(state.step), "train_seconds": time.perf_counter() - start,
              **evaluate(c, model, replicated(state.params, mesh))}
   if jax.process_index() == 0:
-    with open(os.path.join(workdir, "summary.json"), "w") as f:
-      json.dump(summary, f, indent=1)
+    files.write_json(os.path.join(workdir, "summary.json"), summary, indent=1)
   print(json.dumps(summary))
 
 

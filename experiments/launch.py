@@ -19,6 +19,8 @@ from absl import logging
 import jax
 from ml_collections import config_flags
 
+from twoplayer_jax import files
+
 CONFIG = config_flags.DEFINE_config_file("config", None, "Config module and variant.",
                                          lock_config=True)
 WORKDIR = flags.DEFINE_string("workdir", None, "Directory of the run: config, checkpoints, "
@@ -83,8 +85,7 @@ def prepare_workdir(config, workdir: str) -> None:
   if jax.process_index() == 0:
     print(config)
     os.makedirs(workdir, exist_ok=True)
-    with open(path, "w") as f:
-      json.dump(resolved, f, indent=1, sort_keys=True)
+    files.write_json(path, resolved, indent=1, sort_keys=True)
 
 
 def _diff(a, b, prefix=""):

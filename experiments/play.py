@@ -19,10 +19,12 @@ def main(argv):
   c = _CONFIG.value
   print(c)
   game = games.make(c.game, **c.game_settings)
-  model = models.make(models.TransformerConfig(**c.model))
+  model = models.make(models.TransformerConfig(
+      **c.model, max_length=game.private_length + game.max_length))
   params = model.init(jax.random.key(c.seed))
   one = games.player(c.game, 1, c.player_one, game)
-  opponents = {"untrained model": (players.model_player(model, game, c.temperature), params)}
+  opponents = {"untrained model": (players.model_player(model, game, c.temperature, seat=2),
+                                   params)}
   opponents.update({name: (games.player(c.game, 2, name, game), None) for name in c.demonstrators})
   key = jax.random.key(c.seed + 1)
   print(f"{'player two':<18} {'payoff one':>10} {'payoff two':>10} {'tokens':>7}")

@@ -134,3 +134,24 @@ def test_a_group_reads_its_shared_opening_once_with_the_same_games():
   np.testing.assert_array_equal(shared.tokens, alone.tokens)
   np.testing.assert_allclose(shared.logprob, alone.logprob, atol=1e-5)
   np.testing.assert_allclose(shared.value, alone.value, atol=1e-5)
+
+
+def test_players_built_twice_from_equal_settings_compile_once():
+  game = games.make("arithmetic", num_digits=1)
+  config = models.TransformerConfig(num_layers=1, d_model=16, num_heads=2, d_ff=32,
+                                    max_length=game.max_length)
+  params = models.make(config).init(jax.random.key(0))
+
+  def seats():  # Everything rebuilt from settings, as a config-driven caller would.
+    two = players.mixture([players.model_player(models.make(config), game),
+                           games.player("arithmetic", 2, "average", game, error_rate=0.3)],
+                          [0.5, 0.5])
+    return games.player("arithmetic", 1, "human", game), two
+
+  before = rollout.play._cache_size()
+  first = rollout.play(game, seats(), (None, params), jax.random.key(1), 8)
+  second = rollout.play(game, seats(), (None, params), jax.random.key(1), 8)
+  assert rollout.play._cache_size() == before + 1
+  np.testing.assert_array_equal(first.tokens, second.tokens)
+  assert players.model_player(models.make(config), game, seat=2) != players.model_player(
+      models.make(config), game, seat=1)

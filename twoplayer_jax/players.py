@@ -11,6 +11,7 @@ it returns counts only when ``state.to_move`` is its seat. ``params`` is whateve
 player needs (model parameters; ``None`` for scripted players).
 """
 
+import functools
 from typing import Any, Callable, NamedTuple, Sequence
 
 import jax
@@ -63,9 +64,13 @@ def mixture(players: Sequence[Player], weights: Sequence[float]) -> Player:
   The players share the mixture's ``params`` (scripted players take None). Its carry is
   ``(index, carries)``: ``index []`` int32 is the drawn player. Every
   sub-player acts at every step so that each keeps its carry current; the drawn
-  player's move is the one played.
+  player's move is the one played. Equal players and weights give the same mixture.
   """
-  players = tuple(players)
+  return _mixture(tuple(players), tuple(float(w) for w in weights))
+
+
+@functools.cache
+def _mixture(players: tuple[Player, ...], weights: tuple[float, ...]) -> Player:
   logits = jnp.log(jnp.asarray(weights, jnp.float32))
 
   def init(params, state, key):
@@ -118,6 +123,7 @@ class ModelCarry(NamedTuple):
   cache: transformer.Cache  # [1, heads, T, head_dim] per layer (T: the game's), for one game.
 
 
+@functools.cache
 def model_player(model: transformer.Model, game: game_lib.Game, temperature: float = 1.0,
                  top_k: int = 0, seat: int | None = None) -> Player:
   """A transformer player of ``game`` in ``seat`` that samples from its logits under the
@@ -127,7 +133,8 @@ def model_player(model: transformer.Model, game: game_lib.Game, temperature: flo
   transcript, never the other seat's private text. ``init`` reads the private text and
   the opening in one pass into the KV cache; every ``act`` writes the newest token into
   the cache and samples from the logits at its position. ``seat`` (1 or 2) is needed
-  only by games with private text.
+  only by games with private text. The same arguments give the same player, so ``jit``
+  reuses what it compiled for it.
   """
   private = game.private_length
   if private and seat not in (game_lib.ONE, game_lib.TWO):

@@ -7,7 +7,6 @@ any larger one built with the same settings. A preference pair is one opening wr
 once by chance and continued twice, each continuation by its own draw of player two.
 """
 
-import functools
 import itertools
 from typing import Any, Iterator
 
@@ -24,10 +23,8 @@ from twoplayer_jax.players import Player
 MAX_BATCHES_WITHOUT_PAIRS = 20
 
 
-@functools.lru_cache(maxsize=64)
 def _setup(game: str, game_settings: tuple, player_one: str, player_two: tuple,
            player_settings: tuple) -> tuple[game_lib.Game, tuple[Player, Player]]:
-  # Cached so that the same settings give the same (hashable) players: one jit compile.
   g = games.make(game, **dict(game_settings))
   per_player = {name: dict(s) for name, s in player_settings}
   one = games.player(game, 1, player_one, g, **per_player.get(player_one, {}))

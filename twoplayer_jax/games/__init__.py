@@ -9,6 +9,7 @@ default player one), player two's include the demonstrators "expert", "average" 
 ``error_rate``) and "noisy".
 """
 
+import functools
 from typing import Callable, NamedTuple
 
 from twoplayer_jax.games import arithmetic
@@ -71,8 +72,10 @@ def make(name: str, **settings):
   return _entry(name).game(**settings)
 
 
+@functools.cache
 def player(name: str, seat: int, player_name: str, game, **settings):
-  """Scripted player ``player_name`` of game ``name`` for ``seat`` (1 or 2)."""
+  """Scripted player ``player_name`` of game ``name`` for ``seat`` (1 or 2). The same
+  arguments give the same player, so ``jit`` reuses what it compiled for it."""
   if seat not in (1, 2):
     raise ValueError(f"seat must be 1 or 2, got {seat!r}")
   players = _entry(name).player_one if seat == 1 else _entry(name).player_two

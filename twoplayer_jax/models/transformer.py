@@ -11,6 +11,7 @@ transformer is seen only through ``make(config)``:
 """
 
 import dataclasses
+import functools
 from typing import Callable, NamedTuple
 
 import flax.linen as nn
@@ -196,8 +197,10 @@ class Model(NamedTuple):
   logical_axes: Callable
 
 
+@functools.cache
 def make(config: TransformerConfig) -> Model:
-  """The pure init/apply functions of a transformer of this configuration."""
+  """The pure init/apply functions of a transformer of this configuration. Equal configs
+  give the same ``Model``, so ``jit`` compiles once for a model built twice."""
   module = Transformer(config)
   dummy = jnp.zeros((1, 1), jnp.int32)
 
