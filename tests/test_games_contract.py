@@ -114,45 +114,29 @@ def tiny_model(g):
                                               max_length=g.private_length + g.max_length))
 
 
-def test_model_players_play_it_from_either_seat(game):
-  name, g = game
-  model = tiny_model(g)
-  params = model.init(jax.random.key(0))
-  rand = random_player(g)
-  # In some games player one speaks only in the opening (arithmetic's question).
-  plays = rollout.play(g, (rand, rand), (None, None), jax.random.key(5), 16)
-  one_plays = bool(jnp.any(game_lib.role_mask(plays.owner, 1) & plays.played))
-  for learner, seats, seat_params in (
-      (1, (players.model_player(model, g, seat=1), rand), (params, None)),
-      (2, (rand, players.model_player(model, g, seat=2)), (None, params))):
-    traj = rollout.play(g, seats, seat_params, jax.random.key(5), 16)
-    assert bool(jnp.all(jnp.isfinite(traj.returns)))
-    mine = np.asarray(game_lib.role_mask(traj.owner, learner) & traj.played)
-    assert mine.any() == (learner == 2 or one_plays), name
-    logprob = np.asarray(traj.logprob)[mine]
-    if traj.legal is None:
-      assert (logprob < 0).all()
-    else:  # A forced token (the only legal one) has probability 1.
-      choices = np.asarray(traj.legal).sum(-1)[mine]
-      assert (logprob[choices > 1] < 0).all() and (logprob[choices == 1] == 0).all()
-
-
-def test_training_reads_what_each_seat_read_in_play(game):
-  """Two models, one per seat, each reading its own view: the log-probabilities the
-  training pass computes equal the ones play recorded, under the same legal masks."""
+def test_model_players_play_it_and_training_reads_what_they_read(game):
+  """Two models, one per seat, each reading its own view: the games end with finite
+  payoffs, and the log-probabilities the training pass computes equal the ones play
+  recorded, under the same legal masks."""
   name, g = game
   model = tiny_model(g)
   params = (model.init(jax.random.key(1)), model.init(jax.random.key(2)))
   seats = (players.model_player(model, g, seat=1), players.model_player(model, g, seat=2))
-  traj = rollout.play(g, seats, params, jax.random.key(6), 8, group_size=2)
+  traj = rollout.play(g, seats, params, jax.random.key(6), 16, group_size=2)
+  assert bool(jnp.all(jnp.isfinite(traj.returns)))
   assert (traj.legal is not None) == g.restricts_moves
+  # A forced token (the only legal one) has probability 1, any other less.
+  choices = (np.asarray(traj.legal).sum(-1) if g.restricts_moves
+             else np.full(traj.tokens.shape, 2))
+  assert np.asarray(traj.played).any(), name
   for seat in (1, 2):
+    mine = np.asarray((traj.owner == seat) & traj.played)
+    recorded = np.asarray(traj.logprob)[mine]
+    assert (recorded[choices[mine] > 1] < 0).all() and (recorded[choices[mine] == 1] == 0).all()
     logits, _ = train.seat_forward(model, params[seat - 1], g, traj.tokens, traj.hidden, seat,
                                    group_size=2)
     logp = objectives.token_logprobs(logits, traj.tokens, traj.legal)
-    mine = np.asarray((traj.owner == seat) & traj.played)
-    np.testing.assert_allclose(np.asarray(logp)[mine], np.asarray(traj.logprob)[mine],
-                               atol=1e-4, err_msg=name)
+    np.testing.assert_allclose(np.asarray(logp)[mine], recorded, atol=1e-4, err_msg=name)
 
 
 def test_a_model_never_reads_the_other_seats_private_text(game):

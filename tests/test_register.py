@@ -69,8 +69,7 @@ def echo():
     contract.test_mover_and_legal_mask_agree_with_the_transcript,
     contract.test_transcripts_decode_and_re_encode_exactly,
     contract.test_registers_a_human_and_the_three_demonstrators,
-    contract.test_model_players_play_it_from_either_seat,
-    contract.test_training_reads_what_each_seat_read_in_play,
+    contract.test_model_players_play_it_and_training_reads_what_they_read,
     contract.test_a_model_never_reads_the_other_seats_private_text,
 ], ids=lambda check: check.__name__)
 def test_a_registered_game_of_ones_own_keeps_the_contract(echo, check):
