@@ -9,7 +9,8 @@ STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
 .PHONY: run test results bench clean
-EXPERIMENTS := pipeline chain_of_thought in_context hallucination red_team twenty_questions
+EXPERIMENTS := pipeline chain_of_thought in_context hallucination red_team twenty_questions \
+	exploitability
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

@@ -10,9 +10,10 @@ seat's behaviour strategy as a table over its information states (from a model, 
 scripted strategy, or uniform). ``exploitability``: values, best responses, NashConv and
 exploitability, as OpenSpiel defines them. ``matrix``: games between policies played
 out (cross-play), the meta-games' equilibria, ratings and population buffers.
+``measure``: these measures logged during training, and a population's mixture.
 """
 
-from twoplayer_jax.gametheory import matrix
+from twoplayer_jax.gametheory import matrix, measure
 
 from twoplayer_jax.gametheory.exploitability import Evaluation, evaluate
 from twoplayer_jax.gametheory.strategy import (model_strategy, scripted_strategy, split,
