@@ -27,8 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from twoplayer_jax import game as game_lib
-from twoplayer_jax.gametheory.exploitability import evaluate
+from twoplayer_jax.gametheory.exploitability import evaluate, reach
 from twoplayer_jax.gametheory.strategy import model_strategy, split
 from twoplayer_jax.gametheory.tree import Tree
 from twoplayer_jax.models.transformer import Model
@@ -139,18 +138,9 @@ def member_tables(model: Model, population: Any, tree: Tree) -> jax.Array:
 def own_reach(tree: Tree, table: jax.Array) -> jax.Array:
   """``[I]`` each information state's reach probability by its own seat's actions under
   ``table [I, A]`` (the same at every history of it: the poker games have perfect
-  recall). Computed level by level: nodes are sorted by depth, so a level is a slice
-  whose parents are all on the level before."""
-  levels = np.searchsorted(tree.depth, np.arange(int(tree.depth.max()) + 2))
-  seats = np.array([game_lib.ONE, game_lib.TWO])
-  reach = jnp.ones((len(tree.parent), 2), table.dtype)  # Each seat's own, per node.
-  for lo, hi in zip(levels[1:-1], levels[2:]):
-    parent = tree.parent[lo:hi]
-    edge = table[tree.infostate[parent], tree.action[lo:hi]]
-    moved = tree.player[parent][:, None] == seats
-    reach = reach.at[lo:hi].set(reach[parent] * jnp.where(moved, edge[:, None], 1.0))
+  recall), read at its first history."""
   ids, first = np.unique(tree.infostate, return_index=True)
-  return reach[first[ids >= 0], tree.seat - 1]
+  return reach(tree, table)[first[ids >= 0], tree.seat - 1]
 
 
 def average_strategy(tree: Tree, tables: jax.Array, weights: jax.Array) -> jax.Array:
