@@ -28,13 +28,15 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       num_layers=2, d_model=64, num_heads=4, d_ff=256, max_length=32, dtype="float32"))
   c.sft = ml_collections.ConfigDict(dict(steps=1000, learning_rate=3e-3, batch_size=64,
                                          warmup_steps=20))
-  c.rl = ml_collections.ConfigDict(dict(  # One stage per cost (twoplayer_jax.train.RLSettings).
+  # One stage per cost: iterations, the optimiser and any twoplayer_jax.train.RLSettings field.
+  c.rl = ml_collections.ConfigDict(dict(
       algorithm="grpo", iterations=100, num_openings=16, group_size=8, epochs=2, minibatches=2,
       learning_rate=1e-3, warmup_steps=5, kl_coef=0.05, entropy_coef=0.0))
   c.eval_games = 2048  # Games per seed on the training questions, and on new names.
   c.log_every = 20  # Steps between metric records.
   c.sync_every = 10  # Steps between waits on the devices.
   c.checkpoint_every = 100  # Steps between checkpoints of a stage (its last is saved too).
+  c.mesh = ml_collections.ConfigDict(dict(data=-1, fsdp=1, tensor=1))  # -1: all remaining.
   if arg == "smoke":
     c.num_seeds = 2
     c.game.update(num_entities=32, num_seen=8)

@@ -27,6 +27,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.log_every = 50  # Steps between metric records.
   c.sync_every = 10  # Steps between waits on the devices.
   c.checkpoint_every = 400  # Steps between checkpoints of a stage.
+  c.mesh = ml_collections.ConfigDict(dict(data=-1, fsdp=1, tensor=1))  # -1: all remaining.
   if arg == "smoke":
     c.num_tasks = (4, 0)
     c.num_examples = (1, 4)

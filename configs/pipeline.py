@@ -28,14 +28,16 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.pretrain = _stage(steps=800, learning_rate=3e-3, batch_size=64)  # Imitation, both players.
   c.sft = _stage(steps=400, learning_rate=1e-3, batch_size=64)  # Imitation, player two.
   c.reward_model = _stage(steps=600, learning_rate=1e-3, batch_size=64)  # Bradley-Terry,
-  c.reward_model.start = "pretrain"  # from this stage's transformer (or "sft").
-  c.rl = ml_collections.ConfigDict(dict(  # rlhf and rl_payoff (twoplayer_jax.train.RLSettings).
+  c.reward_model_from = "pretrain"  # from this stage's transformer (or "sft").
+  # rlhf and rl_payoff: iterations, the optimiser and any twoplayer_jax.train.RLSettings field.
+  c.rl = ml_collections.ConfigDict(dict(
       algorithm="grpo", iterations=120, num_openings=16, group_size=8, epochs=2, minibatches=2,
       learning_rate=5e-4, warmup_steps=10, kl_coef=1.0, entropy_coef=0.0))
   c.eval_games = 1024  # Games each policy plays against player one at the end, per seed.
   c.log_every = 20  # Steps between metric records.
   c.sync_every = 10  # Steps between waits on the devices.
   c.checkpoint_every = 200  # Steps between checkpoints of a stage.
+  c.mesh = ml_collections.ConfigDict(dict(data=-1, fsdp=1, tensor=1))  # -1: all remaining.
   if arg == "smoke":
     c.num_seeds = 2
     c.num_examples.update(pretrain=512, sft=512, reward_model=512)

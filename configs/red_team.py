@@ -49,6 +49,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.log_every = 10  # Steps between metric records.
   c.sync_every = 10  # Steps between waits on the devices.
   c.checkpoint_every = 20  # Steps between checkpoints of a stage (its last is saved too).
+  c.mesh = ml_collections.ConfigDict(dict(data=-1, fsdp=1, tensor=1))  # -1: all remaining.
   if arg == "smoke":
     c.num_seeds = 2
     c.num_examples = 512

@@ -32,13 +32,16 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.rl_variants = ml_collections.ConfigDict(dict(
       ppo_terminal=_variant("ppo", False), ppo_per_turn=_variant("ppo", True),
       grpo_terminal=_variant("grpo", False)))
-  c.rl = ml_collections.ConfigDict(dict(  # Shared by the RL stages (train.RLSettings).
+  # Shared by the RL stages: iterations, the optimiser and any train.RLSettings field
+  # (algorithm: the variant's).
+  c.rl = ml_collections.ConfigDict(dict(
       iterations=100, num_openings=8, group_size=8, epochs=2, minibatches=2,
       learning_rate=5e-4, warmup_steps=5, kl_coef=0.05, entropy_coef=0.0, gamma=1.0, lam=0.95))
   c.eval_games = 512  # Games per seed each policy plays at the end.
   c.log_every = 5  # Steps between metric records (the points of the RL curves).
   c.sync_every = 5  # Steps between waits on the devices.
   c.checkpoint_every = 50  # Steps between checkpoints of a stage (its last is saved too).
+  c.mesh = ml_collections.ConfigDict(dict(data=-1, fsdp=1, tensor=1))  # -1: all remaining.
   if arg == "smoke":
     c.num_seeds = 2
     c.game.update(num_secrets=8, max_questions=4)

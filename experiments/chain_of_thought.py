@@ -20,14 +20,14 @@ included, against player one; the payoff is 1 for the exact answer, so the mean 
 is the accuracy.
 """
 
-import functools
 import jax
 import numpy as np
 
 from experiments import common, launch
-from twoplayer_jax import games, models, players, train, vocab
+from twoplayer_jax import games, models, players, vocab
 from twoplayer_jax.data import configs as data_configs
 from twoplayer_jax.data import sources
+from twoplayer_jax.train import stages
 
 GAME = "arithmetic"
 FORMATS = ("qa", "qca")
@@ -79,28 +79,21 @@ def steps_of(c, answer_format: str) -> int:
 def main(argv):
   del argv
   c, workdir = launch.CONFIG.value, launch.WORKDIR.value
-  launch.start_processes()
   check(c)
-  launch.prepare_workdir(c, workdir)
   model = models.make(models.TransformerConfig(**c.model))
-  stage = functools.partial(common.run_stage, workdir, log_every=c.log_every,
-                            checkpoint_every=c.checkpoint_every, sync_every=c.sync_every)
-  records, params = {}, {}
-  for fmt in FORMATS:
-    steps, seq_len = steps_of(c, fmt), seq_len_of(c, fmt)
-    tx = train.optimizer(c.learning_rate, steps, c.warmup_steps)
-    states = common.init_states(model, tx, c.seed, c.num_seeds)
-    batches = common.Games(demonstrations(c, fmt), c.num_seeds * c.batch_size, seq_len, c.seed)
-    states, record = stage(f"sft_{fmt}", common.seeded(train.imitation_step(model, tx)),
-                           states, batches, steps, place=common.imitation_place(c.num_seeds),
-                           tokens_per_step=c.batch_size * seq_len)
-    if record is None:
-      print(f"preempted in stage sft_{fmt}; run again to resume")
-      return
-    params[fmt], records[fmt] = states.params, {**record, "steps": steps, "seq_len": seq_len}
-  summary = assess(c, model, params, records)
-  common.write_summary(workdir, summary)
-  print(table(summary))
+  with common.runner(c, workdir) as run:
+    records, params = {}, {}
+    for fmt in FORMATS:
+      name, steps, seq_len = f"sft_{fmt}", steps_of(c, fmt), seq_len_of(c, fmt)
+      block = dict(steps=steps, batch_size=c.batch_size, learning_rate=c.learning_rate,
+                   warmup_steps=c.warmup_steps)
+      demos = common.Games(demonstrations(c, fmt), c.num_seeds * c.batch_size, seq_len, c.seed)
+      params[fmt] = run(stages.imitation(name, model, block, demos, seed=c.seed,
+                                         num_seeds=c.num_seeds, seq_len=seq_len)).params
+      records[fmt] = {**run.records[name], "steps": steps, "seq_len": seq_len}
+    summary = assess(c, model, params, records)
+    common.write_summary(workdir, summary)
+    print(table(summary))
 
 
 def assess(c, model, params, records) -> dict:

@@ -23,8 +23,6 @@ none of them in training: what the model cannot know. The summary gives, per set
 shares of right answers, abstentions and confident wrong answers.
 """
 
-import functools
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -33,6 +31,7 @@ from experiments import common, launch
 from twoplayer_jax import games, models, players, train
 from twoplayer_jax.data import configs as data_configs
 from twoplayer_jax.games import facts
+from twoplayer_jax.train import stages
 
 GAME = "facts"
 OUTCOMES = {"right": 1.0, "abstain": 0.0, "wrong": -1.0}  # Payoffs at wrong_cost 1.
@@ -77,58 +76,33 @@ def main(argv):
     raise ValueError(f"wrong_costs must be non-negative and not empty, got {c.wrong_costs}")
   if not 0 <= c.abstain_share < 1:
     raise ValueError(f"abstain_share must be in [0, 1), got {c.abstain_share}")
-  launch.start_processes()
-  launch.prepare_workdir(c, workdir)
-  human = games.player(GAME, 1, "human", games.make(GAME, **c.game))
+  stages.check("imitation", c.sft, "config.sft")
+  stages.check("policy", c.rl, "config.rl")
+  game = games.make(GAME, **c.game)
+  human = games.player(GAME, 1, "human", game)
   model = models.make(models.TransformerConfig(**c.model))
-  seeds = c.num_seeds
-  seq_len = games.make(GAME, **c.game).max_length
-  stage = functools.partial(common.run_stage, workdir, log_every=c.log_every,
-                            checkpoint_every=c.checkpoint_every, sync_every=c.sync_every)
+  seeds, seq_len = c.num_seeds, game.max_length
   tag = "_".join(f"{k}{v}" for k, v in sorted(c.game.items()))
   tag += f"_err{c.demonstrator_error}_abstain{c.abstain_share}"
-  demonstrations = common.dataset("game_transcripts", data_configs.transcripts_config(
-      GAME, {"average": 1 - c.abstain_share, "expert": c.abstain_share},
-      f"hallucination_{tag}", game_settings=dict(c.game),
-      player_settings={"average": {"error_rate": c.demonstrator_error}}),
-      c.data_dir, c.num_examples, c.seed)
+  with common.runner(c, workdir) as run:
+    demonstrations = common.dataset("game_transcripts", data_configs.transcripts_config(
+        GAME, {"average": 1 - c.abstain_share, "expert": c.abstain_share},
+        f"hallucination_{tag}", game_settings=dict(c.game),
+        player_settings={"average": {"error_rate": c.demonstrator_error}}),
+        c.data_dir, c.num_examples, c.seed)
+    params = {"sft": run(stages.imitation("sft", model, c.sft, demonstrations, seed=c.seed,
+                                          num_seeds=seeds, seq_len=seq_len)).params}
+    for cost in c.wrong_costs:
+      name = stage_name(cost)
+      played = games.make(GAME, **c.game, wrong_cost=float(cost))
+      params[name] = run(stages.policy(
+          name, played, model, c.rl, human, seed=c.seed + 2, num_seeds=seeds,
+          start=params["sft"], fixed=train.Params(reference=params["sft"]),
+          games_sharding=run.games_sharding)).params
 
-  s = c.sft
-  tx = train.optimizer(s.learning_rate, s.steps, s.warmup_steps)
-  states, record = stage(
-      "sft", common.seeded(train.imitation_step(model, tx)),
-      common.init_states(model, tx, c.seed, seeds),
-      common.turn_batches(demonstrations, seeds, s.batch_size, seq_len, c.seed),
-      s.steps, place=common.imitation_place(seeds), tokens_per_step=s.batch_size * seq_len)
-  if record is None:
-    print("preempted in stage sft; run again to resume")
-    return
-  params, records = {"sft": states.params}, {"sft": record}
-
-  r = c.rl
-  settings = train.RLSettings(
-      algorithm=r.algorithm, num_openings=r.num_openings, group_size=r.group_size,
-      epochs=r.epochs, minibatches=r.minibatches, kl_coef=r.kl_coef,
-      entropy_coef=r.entropy_coef)
-  for cost in c.wrong_costs:
-    name = stage_name(cost)
-    tx = train.optimizer(r.learning_rate, r.iterations * r.epochs * r.minibatches,
-                         r.warmup_steps)
-    game = games.make(GAME, **c.game, wrong_cost=float(cost))
-    iteration = train.make_iteration(game, model, tx, human, settings)
-    states, record = stage(
-        name, common.seeded(iteration), common.init_states(model, tx, c.seed + 2, seeds,
-                                                           params["sft"]),
-        common.Repeat(train.Params(reference=params["sft"])), r.iterations,
-        tokens_per_step=r.num_openings * r.group_size * seq_len)
-    if record is None:
-      print(f"preempted in stage {name}; run again to resume")
-      return
-    params[name], records[name] = states.params, record
-
-  summary = assess(c, human, model, params, records)
-  common.write_summary(workdir, summary)
-  print(table(summary))
+    summary = assess(c, human, model, params, run.records)
+    common.write_summary(workdir, summary)
+    print(table(summary))
 
 
 def assess(c, human, model, params, records) -> dict:

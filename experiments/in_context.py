@@ -19,15 +19,14 @@ gives, per number of examples, the share of held-out games whose examples show e
 letter of the query (what copying from the examples alone can answer) and chance.
 """
 
-import functools
-
 import jax
 import numpy as np
 
 from experiments import common, launch
-from twoplayer_jax import games, models, players, train
+from twoplayer_jax import games, models, players
 from twoplayer_jax.data import configs as data_configs
 from twoplayer_jax.data import sources
+from twoplayer_jax.train import stages
 
 GAME = "in_context"
 
@@ -71,29 +70,23 @@ def check(c) -> None:
 def main(argv):
   del argv
   c, workdir = launch.CONFIG.value, launch.WORKDIR.value
-  launch.start_processes()
   check(c)
-  launch.prepare_workdir(c, workdir)
   model = models.make(models.TransformerConfig(**c.model))
   seq_len = in_context(c, max(c.num_examples)).max_length
-  stage = functools.partial(common.run_stage, workdir, log_every=c.log_every,
-                            checkpoint_every=c.checkpoint_every, sync_every=c.sync_every)
-  records, params = {}, {}
-  for n in c.num_tasks:
-    name = pool_name(n)
-    tx = train.optimizer(c.learning_rate, c.steps, c.warmup_steps)
-    states = common.init_states(model, tx, c.seed, c.num_seeds)
-    batches = common.Games(demonstrations(c, n), c.num_seeds * c.batch_size, seq_len, c.seed)
-    states, record = stage(f"sft_tasks{name}", common.seeded(train.imitation_step(model, tx)),
-                           states, batches, c.steps, place=common.imitation_place(c.num_seeds),
-                           tokens_per_step=c.batch_size * seq_len)
-    if record is None:
-      print(f"preempted in stage sft_tasks{name}; run again to resume")
-      return
-    params[name], records[name] = states.params, record
-  summary = assess(c, model, params, records)
-  common.write_summary(workdir, summary)
-  print(table(summary))
+  block = dict(steps=c.steps, batch_size=c.batch_size, learning_rate=c.learning_rate,
+               warmup_steps=c.warmup_steps)
+  with common.runner(c, workdir) as run:
+    records, params = {}, {}
+    for n in c.num_tasks:
+      name = pool_name(n)
+      stage = f"sft_tasks{name}"
+      demos = common.Games(demonstrations(c, n), c.num_seeds * c.batch_size, seq_len, c.seed)
+      params[name] = run(stages.imitation(stage, model, block, demos, seed=c.seed,
+                                          num_seeds=c.num_seeds, seq_len=seq_len)).params
+      records[name] = run.records[stage]
+    summary = assess(c, model, params, records)
+    common.write_summary(workdir, summary)
+    print(table(summary))
 
 
 def coverage(tokens: np.ndarray, query: np.ndarray, num_examples: int, word_length: int

@@ -10,7 +10,7 @@ each for ``num_seeds`` seeds side by side (vmapped):
                 two drawn from the "average" and "noisy" players;
   sft           from pretrain, cloning player two of a skilled but imperfect
                 demonstrator (right ``1 - demonstrator_error`` of the time);
-  reward_model  from sft's transformer (or pretrain's), Bradley-Terry on player one's
+  reward_model  from pretrain's transformer (or sft's), Bradley-Terry on player one's
                 preferences between two continuations of one question;
   rlhf          from sft, policy learning against the learned reward with a KL to sft;
   rl_payoff     from sft, the same against the game's true payoff (the gap to rlhf shows
@@ -31,7 +31,7 @@ from experiments import common, launch
 from twoplayer_jax import game as game_lib
 from twoplayer_jax import games, models, objectives, players, rollout, train
 from twoplayer_jax.data import configs as data_configs
-from twoplayer_jax.data import pipeline as data_pipeline
+from twoplayer_jax.train import stages
 from twoplayer_jax.train.steps import positions_of
 
 GAME = "arithmetic"
@@ -59,80 +59,43 @@ def datasets(c) -> dict:
 def main(argv):
   del argv
   c, workdir = launch.CONFIG.value, launch.WORKDIR.value
-  if c.reward_model.start not in ("pretrain", "sft"):
-    raise ValueError(f"reward_model.start must be 'pretrain' or 'sft', got "
-                     f"{c.reward_model.start!r}")
-  launch.start_processes()
-  launch.prepare_workdir(c, workdir)
+  if c.reward_model_from not in ("pretrain", "sft"):
+    raise ValueError(f"config.reward_model_from must be 'pretrain' or 'sft', got "
+                     f"{c.reward_model_from!r}")
+  for name, kind in (("pretrain", "imitation"), ("sft", "imitation"),
+                     ("reward_model", "reward_model")):
+    stages.check(kind, c[name], f"config.{name}")
+  stages.check("policy", c.rl, "config.rl", reward_source="model")
   game = games.make(GAME, **c.game)
   human = games.player(GAME, 1, "human", game)
   model = models.make(models.TransformerConfig(**c.model))
   scorer = models.make(models.TransformerConfig(**c.model, scalar_head=True))
-  data = datasets(c)
   seeds, seq_len = c.num_seeds, game.max_length
-  stage = functools.partial(common.run_stage, workdir, log_every=c.log_every,
-                            checkpoint_every=c.checkpoint_every, sync_every=c.sync_every)
-  records, params = {}, {}
+  with common.runner(c, workdir) as run:
+    data = datasets(c)
+    clone = functools.partial(stages.imitation, model=model, seed=c.seed, num_seeds=seeds,
+                              seq_len=seq_len)
+    params = {"pretrain": run(clone("pretrain", block=c.pretrain, source=data["pretrain"],
+                                    roles=(1, 2), opening_loss=True)).params}
+    params["sft"] = run(clone("sft", block=c.sft, source=data["sft"],
+                              start=params["pretrain"])).params
+    params["reward_model"] = run(stages.reward_model(
+        "reward_model", scorer, c.reward_model, data["reward_model"], seed=c.seed,
+        num_seeds=seeds, seq_len=seq_len, start=params[c.reward_model_from])).params
+    for name, source in (("rlhf", "model"), ("rl_payoff", "payoff")):
+      learned = source == "model"
+      params[name] = run(stages.policy(
+          name, game, model, c.rl, human, seed=c.seed + 2, num_seeds=seeds,
+          start=params["sft"], reward_source=source, reward_model=scorer if learned else None,
+          fixed=train.Params(reference=params["sft"],
+                             reward_model=params["reward_model"] if learned else None),
+          games_sharding=run.games_sharding)).params
 
-  def clone(name, init, roles, opening_loss):
-    s = c[name]
-    tx = train.optimizer(s.learning_rate, s.steps, s.warmup_steps)
-    states = common.init_states(model, tx, c.seed, seeds, init)
-    batches = common.turn_batches(data[name], seeds, s.batch_size, seq_len, c.seed, roles,
-                                  opening_loss)
-    return stage(name, common.seeded(train.imitation_step(model, tx)), states, batches,
-                 s.steps, place=common.imitation_place(seeds),
-                 tokens_per_step=s.batch_size * seq_len)
-
-  def fit_reward_model(init):
-    s = c.reward_model
-    tx = train.optimizer(s.learning_rate, s.steps, s.warmup_steps)
-    fresh = jax.vmap(scorer.init)(jax.random.split(jax.random.key(c.seed + 1), seeds))
-    states = common.init_states(scorer, tx, c.seed, seeds, common.transplant(fresh, init))
-    batches = iter(data_pipeline.preferences(data["reward_model"], batch_size=seeds * s.batch_size,
-                                             seq_len=seq_len, seed=c.seed))
-    place = lambda b: common.per_seed({k: b[k] for k in (
-        "chosen_tokens", "rejected_tokens", "chosen_length", "rejected_length")}, seeds)
-    update = train.reward_model_step(scorer, tx)
-    pairs = lambda s_, b: update(s_, {"chosen": b["chosen_tokens"], "rejected": b["rejected_tokens"],
-                                      "chosen_length": b["chosen_length"],
-                                      "rejected_length": b["rejected_length"]})
-    return stage("reward_model", common.seeded(pairs), states, batches, s.steps, place=place,
-                 tokens_per_step=2 * s.batch_size * seq_len)
-
-  def learn_policy(name, reward_source):
-    s = c.rl
-    settings = train.RLSettings(
-        algorithm=s.algorithm, num_openings=s.num_openings, group_size=s.group_size,
-        epochs=s.epochs, minibatches=s.minibatches, kl_coef=s.kl_coef,
-        entropy_coef=s.entropy_coef, reward_source=reward_source)
-    tx = train.optimizer(s.learning_rate, s.iterations * s.epochs * s.minibatches,
-                         s.warmup_steps)
-    iteration = train.make_iteration(game, model, tx, human, settings,
-                                     reward_model=None if reward_source == "payoff" else scorer)
-    states = common.init_states(model, tx, c.seed + 2, seeds, params["sft"])
-    fixed = train.Params(reference=params["sft"],
-                         reward_model=None if reward_source == "payoff" else params["reward_model"])
-    return stage(name, common.seeded(iteration), states, common.Repeat(fixed), s.iterations,
-                 tokens_per_step=s.num_openings * s.group_size * seq_len)
-
-  plan = [("pretrain", lambda: clone("pretrain", None, (1, 2), True)),
-          ("sft", lambda: clone("sft", params["pretrain"], (2,), False)),
-          ("reward_model", lambda: fit_reward_model(params[c.reward_model.start])),
-          ("rlhf", lambda: learn_policy("rlhf", "model")),
-          ("rl_payoff", lambda: learn_policy("rl_payoff", "payoff"))]
-  for name, run in plan:
-    states, record = run()
-    if record is None:
-      print(f"preempted in stage {name}; run again to resume")
-      return
-    params[name], records[name] = states.params, record
-
-  summary = assess(c, game, human, model, scorer, params, records)
-  summary["curves"] = {f"{name}/{key}": common.curve(workdir, name, key) for name, key in (
-      ("rlhf", "payoff_two"), ("rlhf", "reward_model_score"), ("rl_payoff", "payoff_two"))}
-  common.write_summary(workdir, summary)
-  print(table(summary))
+    summary = assess(c, game, human, model, scorer, params, run.records)
+    summary["curves"] = {f"{name}/{key}": common.curve(workdir, name, key) for name, key in (
+        ("rlhf", "payoff_two"), ("rlhf", "reward_model_score"), ("rl_payoff", "payoff_two"))}
+    common.write_summary(workdir, summary)
+    print(table(summary))
 
 
 def assess(c, game, human, model, scorer, params, records) -> dict:

@@ -28,8 +28,6 @@ success rate (games player one wins), with sampled games of the red team, are pr
 and saved in ``summary.json``.
 """
 
-import functools
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -37,6 +35,7 @@ import numpy as np
 from experiments import common, launch
 from twoplayer_jax import games, models, players, rollout, train, vocab
 from twoplayer_jax.data import configs as data_configs
+from twoplayer_jax.train import stages
 
 GAME = "red_team"
 LINES = ("adversarial", "scripted_only")  # Defenders trained with / without a red team.
@@ -72,8 +71,8 @@ def drawn(candidates: list[players.Player]) -> players.Player:
 
 def by_line(update, num_seeds: int):
   """``update(state, fixed)`` vmapped over both lines' states ``[2 * S, ...]`` (the
-  adversarial line's seeds first) in one jit donating them; metrics averaged over all,
-  and the payoffs also within each line."""
+  adversarial line's seeds first); metrics averaged over all, and the payoffs also
+  within each line."""
 
   def step(states, fixed):
     states, metrics = jax.vmap(update)(states, fixed)
@@ -83,7 +82,7 @@ def by_line(update, num_seeds: int):
         out[f"{name}/{line}"] = jnp.mean(metrics[name][i * num_seeds:(i + 1) * num_seeds])
     return states, out
 
-  return jax.jit(step, donate_argnums=0)
+  return step
 
 
 def _both(tree):
@@ -91,92 +90,71 @@ def _both(tree):
   return jax.tree.map(lambda x: jnp.concatenate([x, x]), tree)
 
 
-class Preempted(Exception):
-  """A stage stopped early on preemption (its checkpoint saved)."""
-
-
 def main(argv):
   del argv
   c, workdir = launch.CONFIG.value, launch.WORKDIR.value
-  launch.start_processes()
-  launch.prepare_workdir(c, workdir)
   if c.rounds < 1 or not 0 < c.learned_weight < 1 or not c.scripted:
     raise ValueError(f"need rounds >= 1 (got {c.rounds}), 0 < learned_weight < 1 (got "
                      f"{c.learned_weight}) and some scripted attackers (got {c.scripted})")
+  stages.check("imitation", c.sft, "config.sft")
+  for name, role in (("attack", 1), ("defend", 2)):
+    stages.check("policy", c[name], f"config.{name}", role=role)
   game = games.make(GAME, **c.game)
   model = models.make(models.TransformerConfig(**c.model))
   scripted = {name: games.player(GAME, 1, name, game) for name in c.scripted}
   model_player = players.model_player(model, game)  # Samples at temperature 1.
   attackers = drawn([model_player, *scripted.values()])  # The learned one, then scripted.
-  seeds, seq_len = c.num_seeds, game.max_length
-  stage = functools.partial(common.run_stage, workdir, log_every=c.log_every,
-                            checkpoint_every=c.checkpoint_every, sync_every=c.sync_every)
-  source = dataset(c)
-  records = {}
-
-  tx_sft = train.optimizer(c.sft.learning_rate, c.sft.steps, c.sft.warmup_steps)
-  imitate = common.seeded(train.imitation_step(model, tx_sft))
-
-  def clone(name, role, init_seed):
-    states = common.init_states(model, tx_sft, init_seed, seeds)
-    batches = common.turn_batches(source, seeds, c.sft.batch_size, seq_len, c.seed, (role,))
-    return stage(name, imitate, states, batches, c.sft.steps,
-                 place=common.imitation_place(seeds), tokens_per_step=c.sft.batch_size * seq_len)
-
-  def learner(s, role, opponent):
-    """The jitted iteration of seat ``role`` against ``opponent`` for both lines, its tx."""
-    settings = train.RLSettings(
-        algorithm=s.algorithm, role=role, num_openings=s.num_openings, group_size=s.group_size,
-        epochs=s.epochs, minibatches=s.minibatches, kl_coef=s.kl_coef,
-        entropy_coef=s.entropy_coef)
-    tx = train.optimizer(s.learning_rate, s.iterations * s.epochs * s.minibatches,
-                         s.warmup_steps)
-    return by_line(train.make_iteration(game, model, tx, opponent, settings), seeds), tx
-
-  # Built once each, so that every round reuses one compiled iteration.
-  attack_update, attack_tx = learner(c.attack, 1, model_player)
-  defend_update, defend_tx = learner(c.defend, 2, attackers)
+  seeds = c.num_seeds
   share = (1 - c.learned_weight) / len(scripted)
   weights = np.array([[c.learned_weight] + [share] * len(scripted),  # adversarial
                       [0.0] + [1 / len(scripted)] * len(scripted)])  # scripted_only
   with np.errstate(divide="ignore"):  # The scripted-only line never meets the learned one.
     logits = jnp.asarray(np.repeat(np.log(weights), seeds, axis=0), jnp.float32)
 
-  def learn(name, index, update, tx, s, init, fixed):
-    states = common.init_states(model, tx, c.seed + 2 + index, 2 * seeds, init)
-    states, record = stage(name, update, states, common.Repeat(fixed), s.iterations,
-                           tokens_per_step=s.num_openings * s.group_size * seq_len)
-    if record is None:
-      raise Preempted(name)
-    records[name] = record
-    return states.params
-
-  try:
+  with common.runner(c, workdir) as run:
+    source = dataset(c)
     sft = {}
     for name, role in (("attacker_sft", 1), ("defender_sft", 2)):
-      states, records[name] = clone(name, role, c.seed + role - 1)
-      if records[name] is None:
-        raise Preempted(name)
-      sft[name] = _both(states.params)
+      sft[name] = _both(run(stages.imitation(
+          name, model, c.sft, source, seed=c.seed + role - 1, num_seeds=seeds,
+          seq_len=game.max_length, roles=(role,))).params)
+    # Each kind's update is built once, so that every round reuses one compilation.
+    updates = {
+        "attack": by_line(train.make_iteration(
+            game, model, stages.rl_optimizer(c.attack), model_player,
+            stages.rl_settings(c.attack, "config.attack", role=1),
+            games_sharding=run.games_sharding), seeds),
+        "defend": by_line(train.make_iteration(
+            game, model, stages.rl_optimizer(c.defend), attackers,
+            stages.rl_settings(c.defend, "config.defend", role=2),
+            games_sharding=run.games_sharding), seeds)}
+
+    def learn(name, index, init, fixed):
+      """Stage ``name`` of both lines, from ``init`` ``[2 * S, ...]``."""
+      kind = name.split("_")[0]
+      block = c[kind]
+      games_ = block.num_openings * block.group_size
+      fresh = stages.fresh_states(model, stages.rl_optimizer(block), c.seed + 2 + index,
+                                  2 * seeds)
+      return run(stages.Stage(name, fresh, updates[kind], block.iterations,
+                              games_ * game.max_length, games_, start=init, fixed=fixed,
+                              logical_axes=model.logical_axes())).params
+
     # defenders[r], red_teams[r]: [2 * S] (adversarial line, then scripted_only) after
     # round r, and the attackers trained against them.
     defenders, red_teams = [sft["defender_sft"]], []
     for r in range(c.rounds + 1):
-      red_teams.append(learn(f"attack_r{r}", 2 * r, attack_update, attack_tx, c.attack,
-                             sft["attacker_sft"], train.Params(
-                                 opponent=defenders[r], reference=sft["attacker_sft"])))
+      red_teams.append(learn(f"attack_r{r}", 2 * r, sft["attacker_sft"], train.Params(
+          opponent=defenders[r], reference=sft["attacker_sft"])))
       if r < c.rounds:
-        defenders.append(learn(f"defend_r{r + 1}", 2 * r + 1, defend_update, defend_tx,
-                               c.defend, defenders[r], train.Params(
-                                   opponent=(logits, red_teams[r]),
-                                   reference=sft["defender_sft"])))
-  except Preempted as stopped:
-    print(f"preempted in stage {stopped}; run again to resume")
-    return
+        defenders.append(learn(f"defend_r{r + 1}", 2 * r + 1, defenders[r],
+                               train.Params(opponent=(logits, red_teams[r]),
+                                            reference=sft["defender_sft"])))
 
-  summary = assess(c, game, model, attackers, list(scripted), defenders, red_teams, records)
-  common.write_summary(workdir, summary)
-  print(table(summary))
+    summary = assess(c, game, model, attackers, list(scripted), defenders, red_teams,
+                     run.records)
+    common.write_summary(workdir, summary)
+    print(table(summary))
 
 
 def assess(c, game, model, attackers, scripted, defenders, red_teams, records) -> dict:

@@ -23,7 +23,7 @@ the payoff, the share of games solved and the questions asked before the right g
 and the payoff over the RL iterations (per seed, from each stage's metrics).
 """
 
-import functools
+import dataclasses
 import json
 import os
 
@@ -35,6 +35,7 @@ from experiments import common, launch
 from twoplayer_jax import game as game_lib
 from twoplayer_jax import games, models, players, rollout, train, vocab
 from twoplayer_jax.data import configs as data_configs
+from twoplayer_jax.train import stages
 
 GAME = "twenty_questions"
 CLONES = ("clone_average", "clone_expert")
@@ -59,18 +60,6 @@ def summarise(results: dict) -> dict:
           "questions_to_solve": (charged * solved).sum(-1) / np.maximum(solved.sum(-1), 1)}
 
 
-def seeded_with_payoffs(update, num_seeds: int):
-  """``common.seeded``, also recording each seed's ``payoff_two_seed<i>`` for the curves."""
-
-  def step(states, fixed):
-    states, metrics = jax.vmap(update)(states, fixed)
-    recorded = {k: jnp.mean(v, axis=0) for k, v in metrics.items()}
-    recorded.update({f"payoff_two_seed{i}": metrics["payoff_two"][i] for i in range(num_seeds)})
-    return states, recorded
-
-  return jax.jit(step, donate_argnums=0)
-
-
 def curve(metrics_path: str, num_seeds: int) -> dict:
   """The payoff over RL iterations from a stage's metrics: ``step``, per-logged-step
   ``mean`` and ``std`` over seeds, and ``seeds`` ``[S][steps]``."""
@@ -85,69 +74,45 @@ def curve(metrics_path: str, num_seeds: int) -> dict:
 def main(argv):
   del argv
   c, workdir = launch.CONFIG.value, launch.WORKDIR.value
+  stages.check("imitation", c.clone, "config.clone")
   for name, v in c.rl_variants.items():
-    if v.algorithm not in ("ppo", "grpo", "rloo", "reinforce"):
-      raise ValueError(f"rl_variants.{name}.algorithm must be ppo, grpo, rloo or reinforce, "
-                       f"got {v.algorithm!r}")
-  launch.start_processes()
-  launch.prepare_workdir(c, workdir)
+    stages.check("policy", c.rl, f"config.rl (variant {name})", algorithm=v.algorithm)
   game = games.make(GAME, **c.game)
   human = games.player(GAME, 1, "human", game)
   # One architecture for every policy: PPO needs the value head, the others ignore it.
   model = models.make(models.TransformerConfig(**c.model, scalar_head=True))
   seeds, seq_len = c.num_seeds, game.max_length
-  stage = functools.partial(common.run_stage, workdir, log_every=c.log_every,
-                            checkpoint_every=c.checkpoint_every, sync_every=c.sync_every)
   tag = "_".join(f"{k}{v}" for k, v in sorted(c.game.items()))
   demonstrators = {"clone_average": ("average", {"error_rate": c.demonstrator_error}),
                    "clone_expert": ("expert", {})}
-  params, records = {}, {}
+  with common.runner(c, workdir) as run:
+    params, imitate = {}, None
+    for name, (player, settings) in demonstrators.items():
+      data_name = "_".join([GAME, player, tag, *(f"{k}{v}" for k, v in settings.items())])
+      data = common.dataset("game_transcripts", data_configs.transcripts_config(
+          GAME, {player: 1.0}, data_name,
+          game_settings=dict(c.game), player_settings={player: settings}),
+          c.data_dir, c.num_examples, c.seed)
+      stage = stages.imitation(name, model, c.clone, data, seed=c.seed, num_seeds=seeds,
+                               seq_len=seq_len)
+      imitate = imitate or stage.update  # One update for both clones: compiled once.
+      params[name] = run(dataclasses.replace(stage, update=imitate)).params
 
-  s = c.clone
-  tx = train.optimizer(s.learning_rate, s.steps, s.warmup_steps)
-  imitate = common.seeded(train.imitation_step(model, tx))  # Compiled once for both clones.
-  for name, (player, settings) in demonstrators.items():
-    data_name = "_".join([GAME, player, tag, *(f"{k}{v}" for k, v in settings.items())])
-    data = common.dataset("game_transcripts", data_configs.transcripts_config(
-        GAME, {player: 1.0}, data_name,
-        game_settings=dict(c.game), player_settings={player: settings}),
-        c.data_dir, c.num_examples, c.seed)
-    states, record = stage(
-        name, imitate, common.init_states(model, tx, c.seed, seeds),
-        common.turn_batches(data, seeds, s.batch_size, seq_len, c.seed),
-        s.steps, place=common.imitation_place(seeds), tokens_per_step=s.batch_size * seq_len)
-    if record is None:
-      print(f"preempted in stage {name}; run again to resume")
-      return
-    params[name], records[name] = states.params, record
+    for variant, v in c.rl_variants.items():
+      name = f"rl_{variant}"
+      played = games.make(GAME, **c.game, per_turn_rewards=bool(v.per_turn_rewards))
+      start = params["clone_average"]
+      params[name] = run(stages.policy(
+          name, played, model, c.rl, human, seed=c.seed + 2, num_seeds=seeds, start=start,
+          fixed=train.Params(reference=start), games_sharding=run.games_sharding,
+          per_seed_metrics=("payoff_two",), algorithm=v.algorithm)).params
 
-  r = c.rl
-  for variant, v in c.rl_variants.items():
-    name = f"rl_{variant}"
-    settings = train.RLSettings(
-        algorithm=v.algorithm, num_openings=r.num_openings, group_size=r.group_size,
-        epochs=r.epochs, minibatches=r.minibatches, kl_coef=r.kl_coef,
-        entropy_coef=r.entropy_coef, gamma=r.gamma, lam=r.lam)
-    tx = train.optimizer(r.learning_rate, r.iterations * r.epochs * r.minibatches,
-                         r.warmup_steps)
-    played = games.make(GAME, **c.game, per_turn_rewards=bool(v.per_turn_rewards))
-    iteration = train.make_iteration(played, model, tx, human, settings)
-    states, record = stage(
-        name, seeded_with_payoffs(iteration, seeds),
-        common.init_states(model, tx, c.seed + 2, seeds, params["clone_average"]),
-        common.Repeat(train.Params(reference=params["clone_average"])), r.iterations,
-        tokens_per_step=r.num_openings * r.group_size * seq_len)
-    if record is None:
-      print(f"preempted in stage {name}; run again to resume")
-      return
-    params[name], records[name] = states.params, record
-
-  summary = assess(c, game, human, model, params, records)
-  summary["curves"] = {name: curve(os.path.join(workdir, name, "metrics.jsonl"), seeds)
-                       for name in params if name.startswith("rl_")}
-  summary["claim_6"] = verdict(summary)
-  common.write_summary(workdir, summary)
-  print(table(summary))
+    summary = assess(c, game, human, model, params, run.records)
+    summary["curves"] = {name: curve(os.path.join(workdir, name, "metrics.jsonl"), seeds)
+                         for name in params if name.startswith("rl_")}
+    summary["claim_6"] = verdict(summary)
+    common.write_summary(workdir, summary)
+    print(table(summary))
 
 
 def assess(c, game, human, model, params, records) -> dict:

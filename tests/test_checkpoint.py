@@ -3,9 +3,9 @@
 import dataclasses
 import gc
 import glob
+import json
 import os
 import shutil
-import signal
 import time
 
 import jax
@@ -185,27 +185,54 @@ def test_damaged_latest_checkpoint_raises_naming_step_and_path(tmp_path, state, 
   assert_bitwise_equal(restored, state)
 
 
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-def test_checkpoint_of_another_model_raises(tmp_path, state):
-  ckpt = checkpoint.Checkpoints(tmp_path, every=1, keep=1, async_save=False)
-  ckpt.save(1, state, {})
-  other = jax.eval_shape(lambda: make_state(dataclasses.replace(CONFIG, d_model=64)))
-  with pytest.raises(checkpoint.CheckpointError, match="different model"):
-    ckpt.restore(other)
+def snapshot(directory) -> dict[str, bytes]:
+  """Every file under ``directory`` (relative path to its bytes)."""
+  return {os.path.relpath(os.path.join(root, n), directory): open(os.path.join(root, n), "rb").read()
+          for root, _, names in os.walk(directory) for n in names}
+
+
+def test_an_edited_data_position_raises_naming_the_step_and_the_file(tmp_path, state):
+  data_state = {"next_index": 7, "parents": [{"epoch": 1, "seed": 3}], "name": "turns"}
+  ckpt = checkpoint.Checkpoints(tmp_path, every=1, keep=3, async_save=False)
+  ckpt.save(1, state, data_state)
+  ckpt.save(2, state, {**data_state, "next_index": 9})
   ckpt.close()
-  settle_abandoned_reads()
+  step_dir = tmp_path / "checkpoints" / "2"
+  data_file = step_dir / "data" / "process_0-of-1.json"
+  saved = json.loads(data_file.read_text())
+  assert saved["next_index"] == 9
+  data_file.write_text(json.dumps({**saved, "next_index": 8}))
+  before = snapshot(tmp_path)
+
+  ckpt = checkpoint.Checkpoints(tmp_path, every=1, keep=3)
+  with pytest.raises(checkpoint.CheckpointError) as error:
+    ckpt.restore(state)
+  ckpt.close()
+  assert str(error.value) == (
+      f"the checkpoint of step 2 at {step_dir} is corrupt: its data position {data_file} does "
+      f"not match its checksum. To resume from the step before (1), delete {step_dir}.")
+  assert snapshot(tmp_path) == before
+  shutil.rmtree(step_dir)
+  ckpt = checkpoint.Checkpoints(tmp_path, every=1, keep=3)
+  assert ckpt.restore(state)[1:] == (data_state, 1)
+  ckpt.close()
 
 
-def test_sigterm_requests_preemption_instead_of_killing():
-  previous = checkpoint.install_sigterm_handler()
-  try:
-    assert not checkpoint.preemption_requested()
-    os.kill(os.getpid(), signal.SIGTERM)
-    # Python runs the handler between bytecodes of the main thread, soon but not at once.
-    deadline = time.monotonic() + 5
-    while not checkpoint.preemption_requested() and time.monotonic() < deadline:
-      time.sleep(0.01)
-    assert checkpoint.preemption_requested()
-  finally:
-    signal.signal(signal.SIGTERM, previous)
-  assert signal.getsignal(signal.SIGTERM) is previous
+@pytest.mark.parametrize("other", [dataclasses.replace(CONFIG, d_model=64),
+                                   dataclasses.replace(CONFIG, num_layers=2)])
+def test_checkpoint_of_another_model_says_so_and_deletes_nothing(tmp_path, state, other):
+  ckpt = checkpoint.Checkpoints(tmp_path, every=1, keep=2, async_save=False)
+  ckpt.save(1, state, {})
+  ckpt.save(2, state, {})
+  before = snapshot(tmp_path)
+  target = jax.eval_shape(lambda: make_state(other))
+  with pytest.raises(checkpoint.CheckpointError) as error:
+    ckpt.restore(target)
+  ckpt.close()
+  message = str(error.value)
+  assert message.startswith(f"the checkpoints in {tmp_path / 'checkpoints'} were written for a "
+                            "different model or optimiser (state.")
+  assert message.endswith("); resume them with the config that wrote them, or use another "
+                          "--workdir for this one")
+  assert "delete" not in message  # An older step of the same shapes would not do either.
+  assert snapshot(tmp_path) == before

@@ -194,21 +194,41 @@ def test_a_dataset_never_built_names_the_build_command(tmp_path):
     sources.load("no_such_dataset", "train", str(tmp_path))
 
 
-@pytest.mark.parametrize("damage", ["truncate", "corrupt"])
-def test_a_damaged_file_names_the_file_and_the_record(data_dir, tmp_path, damage):
-  name = f"game_transcripts/{MIXTURE}"
-  builder = build.build(name, str(tmp_path), **SETTINGS)
+def damaged(builder, damage):
+  """The train file of ``builder``'s dataset, damaged: cut to a third, or bytes flipped
+  among its first records (padding and a footer follow them)."""
   path = next(os.path.join(builder.data_dir, f) for f in os.listdir(builder.data_dir)
               if "train.array_record" in f)
   data = bytearray(open(path, "rb").read())
   if damage == "truncate":
     data = data[:len(data) // 3]
-  else:  # Flip bytes among the first records (padding and a footer follow them).
+  else:
     data[1024:1088] = bytes(b ^ 0xFF for b in data[1024:1088])
   open(path, "wb").write(bytes(data))
+  return path
+
+
+def test_a_truncated_file_is_found_at_load_naming_the_file_and_the_command(tmp_path):
+  name = f"game_transcripts/{MIXTURE}"
+  path = damaged(build.build(name, str(tmp_path), **SETTINGS), "truncate")
+  with pytest.raises(sources.NotBuiltError) as error:
+    sources.load(name, "train", str(tmp_path))
+  assert str(error.value).startswith(f"dataset {name} in {tmp_path} is damaged: {path} cannot "
+                                     "be read (")
+  assert str(error.value).endswith(
+      f"; build it again with: python -m twoplayer_jax.data.build --dataset {name} "
+      f"--num_examples 96 --num_validation 32 --seed 3 --batch_size 64 --data_dir {tmp_path}")
+
+
+def test_a_corrupted_record_names_the_file_the_record_and_the_command(tmp_path):
+  name = f"game_transcripts/{MIXTURE}"
+  path = damaged(build.build(name, str(tmp_path), **SETTINGS), "corrupt")
   source = sources.load(name, "train", str(tmp_path))
-  with pytest.raises(sources.RecordError, match=rf"record \d+ of {path} \(index \d+\)"):
+  with pytest.raises(sources.RecordError, match=rf"record \d+ of {path} \(index \d+\)") as error:
     source.__getitems__(range(len(source)))
+  # The footer is whole, so only --overwrite builds it again.
+  assert str(error.value).endswith(
+      f"--seed 3 --batch_size 64 --data_dir {tmp_path} --overwrite")
 
 
 def write_corpus(root) -> dict[str, bytes]:

@@ -1,6 +1,6 @@
 """The chain-of-thought experiment (claim 2): its smoke run as launched, and reported.
 
-Resuming (finished stages reused) is ``common.run_stage``'s, tested through the pipeline.
+Resuming (finished stages reused) is ``train.runner``'s, tested through the pipeline.
 """
 
 import matplotlib

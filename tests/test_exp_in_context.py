@@ -1,6 +1,6 @@
 """The in-context learning experiment (claim 3): its smoke run as launched, and reported.
 
-Resuming (finished stages reused) is ``common.run_stage``'s, tested through the pipeline.
+Resuming (finished stages reused) is ``train.runner``'s, tested through the pipeline.
 """
 
 import matplotlib

@@ -1,4 +1,5 @@
-"""Atomic writes: a failed write leaves the file as it was and no temporary behind."""
+"""Atomic writes: a failed write leaves the file as it was and no temporary behind. The
+workdir lock: one holder at a time, released however the holder ends."""
 
 import json
 import os
@@ -44,3 +45,22 @@ def test_a_file_size_limit_mid_write_leaves_the_old_file_whole(tmp_path):
   assert proc.returncode != 0 and "File too large" in proc.stderr
   assert json.loads(path.read_text()) == {"kept": True}
   assert os.listdir(tmp_path) == ["config.json"]
+
+
+def test_lock_is_exclusive_records_its_holder_and_is_released_on_exit(tmp_path):
+  workdir = tmp_path / "run"
+  with files.lock(workdir):
+    holder = json.loads((workdir / ".lock").read_text())
+    assert holder["pid"] == os.getpid() and set(holder) == {"pid", "host", "since"}
+    # A second open of the lock file is a second holder, even in this process.
+    with pytest.raises(files.WorkdirInUseError, match=(
+        rf"^workdir {workdir} is in use by process {os.getpid()} on host ")):
+      with files.lock(workdir):
+        pass
+  with files.lock(workdir):  # Released on leaving the block, and after an error in it.
+    with pytest.raises(KeyError):
+      with files.lock(tmp_path / "other"):
+        raise KeyError("boom")
+    with files.lock(tmp_path / "other"):
+      pass
+  assert sorted(os.listdir(workdir)) == [".lock"]

@@ -1,8 +1,9 @@
 """The training shell end to end: an experiment launched from its config, on 1 and 8
-devices and as 2 processes, killed and resumed, preempted, and refusing bad input.
+devices and as 2 processes, preempted on 8 devices and resumed on 1, and refusing bad
+input. (Preemption and kill -9 of a multi-stage run: tests/test_exp_pipeline.py.)
 
 Each run is a real subprocess (``python -m experiments.imitation``), as a user or a
-TPU VM launches it.
+TPU VM launches it; its one stage, ``imitation``, lives in ``workdir/imitation``.
 """
 
 import json
@@ -17,7 +18,8 @@ import jax
 import numpy as np
 import pytest
 
-from twoplayer_jax import checkpoint, models, train
+from twoplayer_jax import checkpoint, models
+from twoplayer_jax.train import stages
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEPS = 120  # Long enough that a signal sent at step 8 or 16 lands mid-run.
@@ -55,16 +57,18 @@ def run(workdir, data_dir, *overrides, devices=1):
 
 def wait_for_checkpoint(proc, workdir, step):
   deadline = time.time() + 240
-  while not os.path.isdir(os.path.join(workdir, "checkpoints", str(step))):
+  while not os.path.isdir(os.path.join(workdir, "imitation", "checkpoints", str(step))):
     assert proc.poll() is None and time.time() < deadline, proc.communicate()[0][-3000:]
     time.sleep(0.05)
 
 
 def preempt(proc):
-  """SIGTERM, as a TPU VM is told of its preemption: the run saves and exits cleanly."""
+  """SIGTERM, as a TPU VM is told of its preemption: the run saves and exits cleanly.
+  Returns the step it saved."""
   proc.send_signal(signal.SIGTERM)
   out, _ = proc.communicate(timeout=120)
-  assert proc.returncode == 0 and "preempted: saved step" in out, out[-3000:]
+  assert proc.returncode == 0 and "preempted in stage imitation: saved step" in out, out[-3000:]
+  return int(out.split("saved step ")[1].split(";")[0])
 
 
 def final_params(workdir):
@@ -72,10 +76,11 @@ def final_params(workdir):
   from configs import imitation  # pylint: disable=import-outside-toplevel
   c = imitation.get_config("smoke")
   model = models.make(models.TransformerConfig(**c.model))
-  tx = train.optimizer(total_steps=STEPS, **c.optimizer)
-  target = jax.eval_shape(lambda k: train.create(model.init(k), tx, k), jax.random.key(0))
-  ckpt = checkpoint.Checkpoints(workdir, every=8, keep=3)
-  state, _, step = ckpt.restore(target, with_data=False)
+  block = dict(steps=STEPS, batch_size=c.batch_size, **c.optimizer)
+  stage = stages.imitation("imitation", model, block, None, seed=0, num_seeds=1,
+                           seq_len=c.seq_len)
+  ckpt = checkpoint.Checkpoints(os.path.join(workdir, "imitation"), every=8, keep=3)
+  state, _, step = ckpt.restore(jax.eval_shape(stage.init, None), with_data=False)
   ckpt.close()
   assert step == STEPS
   return jax.device_get(state.params)
@@ -100,30 +105,12 @@ def assert_same(a, b, **tolerance):
 
 
 def test_a_run_writes_its_config_metrics_checkpoints_and_summary(reference):
-  names = set(os.listdir(reference))
-  assert {"config.json", "metrics.jsonl", "summary.json", "checkpoints"} <= names
+  assert {"config.json", "summary.json", "imitation"} <= set(os.listdir(reference))
+  stage = os.path.join(reference, "imitation")
+  names = set(os.listdir(stage))
+  assert {"metrics.jsonl", "stage.json", "checkpoints"} <= names
   assert any(n.startswith("events.out.tfevents") for n in names)
-  assert sorted(os.listdir(os.path.join(reference, "checkpoints"))) == ["104", "112", "120"]
-
-
-def test_killed_run_resumes_to_exactly_the_same_parameters(tmp_path, data_dir, reference):
-  workdir = str(tmp_path)
-  proc = launch(workdir, data_dir, "--config.sync_every=1")
-  wait_for_checkpoint(proc, workdir, 16)
-  proc.kill()  # SIGKILL: no chance to save anything more.
-  proc.communicate()
-  out = run(workdir, data_dir, "--config.sync_every=1")
-  assert "resumed at step" in out
-  assert_same(final_params(workdir), final_params(reference), rtol=0, atol=0)
-
-
-def test_sigterm_saves_and_exits_cleanly_then_resumes(tmp_path, data_dir, reference):
-  workdir = str(tmp_path)
-  proc = launch(workdir, data_dir, "--config.sync_every=1")
-  wait_for_checkpoint(proc, workdir, 8)
-  preempt(proc)
-  run(workdir, data_dir, "--config.sync_every=1")
-  assert_same(final_params(workdir), final_params(reference), rtol=0, atol=0)
+  assert sorted(os.listdir(os.path.join(stage, "checkpoints"))) == ["104", "112", "120"]
 
 
 def test_a_run_preempted_on_eight_devices_resumes_on_one(tmp_path, data_dir, reference):
@@ -131,14 +118,10 @@ def test_a_run_preempted_on_eight_devices_resumes_on_one(tmp_path, data_dir, ref
   workdir = str(tmp_path)
   proc = launch(workdir, data_dir, "--config.sync_every=1", devices=8)
   wait_for_checkpoint(proc, workdir, 8)
-  preempt(proc)
-  assert "resumed at step" in run(workdir, data_dir, devices=1)
+  step = preempt(proc)
+  assert os.path.isdir(os.path.join(workdir, "imitation", "checkpoints", str(step)))
+  assert f"stage imitation: resumed at step {step}\n" in run(workdir, data_dir, devices=1)
   assert_same(final_params(workdir), final_params(reference), atol=2e-5, rtol=1e-4)
-
-
-def test_eight_devices_train_like_one(tmp_path, data_dir, reference):
-  run(str(tmp_path), data_dir, devices=8)
-  assert_same(final_params(str(tmp_path)), final_params(reference), atol=2e-5, rtol=1e-4)
 
 
 def run_pair(workdir, data_dir):
@@ -151,9 +134,7 @@ def run_pair(workdir, data_dir):
   return procs, [p.communicate(timeout=300)[0] for p in procs]
 
 
-def test_two_processes_train_as_one_eight_device_mesh(tmp_path, data_dir):
-  single = str(tmp_path / "single")
-  run(single, data_dir, devices=8)
+def test_two_processes_train_as_one_eight_device_mesh(tmp_path, data_dir, reference):
   # One retry, on a fresh port and workdir, if gloo times out setting up its first
   # collective: seen once in CI on a loaded machine, never when run alone.
   for attempt in range(2):
@@ -165,16 +146,17 @@ def test_two_processes_train_as_one_eight_device_mesh(tmp_path, data_dir):
     assert p.returncode == 0, out[-3000:]
   assert all(f'"steps": {STEPS}' in out for out in outs)
   # Only process 0 writes metrics: each logged step appears once.
-  with open(os.path.join(pair, "metrics.jsonl")) as f:
+  with open(os.path.join(pair, "imitation", "metrics.jsonl")) as f:
     steps = [json.loads(line)["step"] for line in f]
   assert steps == list(range(4, STEPS + 1, 4))
-  assert_same(final_params(pair), final_params(single), atol=2e-5, rtol=1e-4)
+  assert_same(final_params(pair), final_params(reference), atol=2e-5, rtol=1e-4)
 
 
 @pytest.mark.parametrize("overrides, message", [
     (["--config.no_such_field=1"], "no_such_field"),
     (["--config.batch_size=ten"], "batch_size"),
-    (["--config.batch_size=12", "--config.mesh.data=8"], "must divide over data"),
+    (["--config.batch_size=12", "--config.mesh.data=8"],
+     "12 games per seed and step do not divide over the 8 devices"),
     (["--config.mesh.data=3"], "does not fit the 8 devices"),
 ])
 def test_bad_input_is_named_before_any_work(tmp_path, data_dir, overrides, message):

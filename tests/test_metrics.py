@@ -3,6 +3,7 @@
 import glob
 import json
 import math
+import os
 import struct
 import time
 
@@ -121,10 +122,44 @@ def test_resumed_run_replaces_the_steps_after_its_checkpoint(tmp_path):
   run(writer, [5, 6, 7])
   writer.close()
   assert [r["step"] for r in read_rows(tmp_path)] == [1, 2, 3, 4, 5, 6, 7]
-  # TensorBoard drops events of steps from the START session log's step on.
-  starts = [e.step for e in read_events(tmp_path)
+  # TensorBoard drops events of steps from the START session log's step on: each run's
+  # file is kept (even one started in the same second), the resumed one's starts at 5.
+  events = read_events(tmp_path)
+  starts = [e.step for e in events
             if e.HasField("session_log") and e.session_log.status == e.session_log.START]
-  assert starts == [5]
+  assert starts == [1, 5]
+  assert {step for _, step in scalars_of(events)} == set(range(1, 8))
+
+
+def test_resumed_run_truncates_in_place_keeping_earlier_rows_byte_identical(tmp_path):
+  path = tmp_path / "metrics.jsonl"
+  writer = metrics.MetricsWriter(tmp_path, every=1, progress=False)
+  run(writer, list(range(1, 7)))
+  writer.close()
+  rows = path.read_bytes().splitlines(keepends=True)
+  kept = b"".join(rows[:4])
+  with open(path, "a", encoding="utf-8") as f:
+    f.write('{"step": 7, "loss": 0.1')  # Killed mid-write: a torn last line.
+  inode = os.stat(path).st_ino
+  # The run resumes from its checkpoint of step 4.
+  writer = metrics.MetricsWriter(tmp_path, every=1, progress=False, start_step=4)
+  assert path.read_bytes() == kept and os.stat(path).st_ino == inode
+  run(writer, [5, 6, 7])
+  writer.close()
+  assert path.read_bytes().startswith(kept) and os.stat(path).st_ino == inode
+  assert [r["step"] for r in read_rows(tmp_path)] == [1, 2, 3, 4, 5, 6, 7]
+
+
+def test_a_torn_last_line_is_dropped_even_when_no_row_is(tmp_path):
+  path = tmp_path / "metrics.jsonl"
+  writer = metrics.MetricsWriter(tmp_path, every=1, progress=False)
+  run(writer, [1, 2])
+  writer.close()
+  whole = path.read_bytes()
+  with open(path, "ab") as f:
+    f.write(b'{"step": 3, "lo')
+  metrics.MetricsWriter(tmp_path, every=1, progress=False, start_step=2).close()
+  assert path.read_bytes() == whole
 
 
 def test_run_restarted_before_its_first_checkpoint_replaces_every_row(tmp_path):

@@ -11,14 +11,12 @@ so a resumed run continues exactly where the saved one was::
   else:
     state, data_state, step = restored
     it.set_state(data_state)
-  checkpoint.install_sigterm_handler()
   for step in range(step + 1, total_steps + 1):
     state = update(state, next(it))
     ckpt.maybe_save(step, state, it.get_state())
-    if checkpoint.preemption_requested():
-      ckpt.save(step, state, it.get_state(), force=True)
-      break
   ckpt.close()
+
+(``train.runner`` does this for every stage, and saves the current step on SIGTERM.)
 
 Every process calls every method (Orbax synchronises them); the step directories
 must be on a file system all processes share. Each process stores its own data
@@ -29,20 +27,24 @@ step and its path), never a silent fall back to an older step: resuming from an
 older step than the one a run reached is a decision for the person running it, who
 can delete the bad step directory (the message says which) and start again.
 Orbax notices truncated files but not changed bytes (its zarr chunks carry no
-checksum), so each checkpoint also stores a checksum per leaf, checked on restore.
+checksum), so each checkpoint also stores a checksum per leaf and one of each
+process's data state (its position in the data), checked on restore. A checkpoint
+whose shapes differ from the state restored into was written for another model or
+optimiser: that is an error too, saying so (no older step of the workdir would do).
 Interrupted saves are not a problem: Orbax writes a step into a temporary directory
 and renames it when complete, so a save killed midway never counts as a step.
 """
 
+import hashlib
+import json
 import os
-import signal
-import threading
 from typing import Any
 
-from absl import logging
 from etils import epath
 import jax
 import jax.numpy as jnp
+from jax.experimental import multihost_utils
+import numpy as np
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers as policies
 
@@ -50,9 +52,6 @@ _STATE = "state"
 _DATA = "data"
 _CHECKSUMS = "checksums"
 
-# Set by the SIGTERM handler; an Event because the handler and the loop may run in
-# different threads.
-_PREEMPTION = threading.Event()
 
 
 class CheckpointError(ValueError):
@@ -78,6 +77,41 @@ def _leaf_checksum(x: jax.Array) -> jax.Array:
   else:
     bits = jax.lax.bitcast_convert_type(x, jnp.dtype(f"uint{min(x.dtype.itemsize, 4) * 8}"))
   return jnp.sum(bits.astype(jnp.uint32), dtype=jnp.uint32)
+
+
+def _data_checksum(data_state: dict[str, Any]) -> str:
+  """sha256 of ``data_state`` as canonical JSON (what a JSON round trip keeps)."""
+  return hashlib.sha256(json.dumps(data_state, sort_keys=True).encode()).hexdigest()
+
+
+def _data_checksums(data_state: dict[str, Any]) -> dict[str, str]:
+  """``{"data/<process's file>": checksum}`` of every process's data state (every
+  process must call this: the checksums travel to all of them)."""
+  digest = np.frombuffer(bytes.fromhex(_data_checksum(data_state)), np.uint8)
+  if jax.process_count() > 1:
+    digests = np.asarray(multihost_utils.process_allgather(digest))
+  else:
+    digests = digest[None]
+  return {f"{_DATA}/{_data_file(i)}": d.tobytes().hex() for i, d in enumerate(digests)}
+
+
+def _data_file(process: int) -> str:
+  return f"process_{process}-of-{jax.process_count()}.json"
+
+
+def _name(path: tuple) -> str:
+  """A pytree path as Orbax names it in a checkpoint's metadata: ``opt_state.1.0.mu``."""
+  return ".".join(str(getattr(k, "name", getattr(k, "key", getattr(k, "idx", k))))
+                  for k in path)
+
+
+def _shapes(tree: Any) -> dict[str, tuple[int, ...]]:
+  """``{name: shape}`` of a state's leaves, a PRNG key as its key data."""
+  def shape(leaf):
+    if jnp.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+      return tuple(jax.eval_shape(jax.random.key_data, leaf).shape)
+    return tuple(leaf.shape)
+  return {_name(p): shape(x) for p, x in jax.tree_util.tree_flatten_with_path(tree)[0]}
 
 
 def _checksums(state: Any) -> dict[str, int]:
@@ -110,8 +144,9 @@ class Checkpoints:
     registry.add(_STATE, ocp.args.StandardSave, ocp.handlers.StandardCheckpointHandler())
     registry.add(_STATE, ocp.args.StandardRestore, ocp.handlers.StandardCheckpointHandler())
     # One data file per process, written by every process (not only the primary).
+    self._data_file = _data_file(jax.process_index())
     data = ocp.handlers.JsonCheckpointHandler(
-        f"process_{jax.process_index()}-of-{jax.process_count()}.json",
+        self._data_file,
         multiprocessing_options=ocp.options.MultiprocessingOptions(primary_host=None))
     registry.add(_DATA, ocp.args.JsonSave, data)
     registry.add(_DATA, ocp.args.JsonRestore, data)
@@ -158,11 +193,12 @@ class Checkpoints:
     latest = self._manager.latest_step()
     if latest is not None and step <= latest:
       return False
+    checksums = {**_checksums(state), **_data_checksums(data_state)}
     return self._manager.save(
         step, force=force,
         args=ocp.args.Composite(**{_STATE: ocp.args.StandardSave(state),
                                    _DATA: ocp.args.JsonSave(data_state),
-                                   _CHECKSUMS: ocp.args.JsonSave(_checksums(state))}))
+                                   _CHECKSUMS: ocp.args.JsonSave(checksums)}))
 
   def restore(self, target: Any, with_data: bool = True
               ) -> tuple[Any, dict[str, Any] | None, int] | None:
@@ -180,14 +216,21 @@ class Checkpoints:
       ``(state, data_state, step)``, or None when the workdir holds no checkpoint.
 
     Raises:
-      CheckpointError: the latest checkpoint is corrupt or truncated, or does not
-        match ``target`` (a checkpoint of another model or optimiser).
+      CheckpointError: the latest checkpoint is corrupt or truncated (its state, or
+        this process's data position), or does not match ``target`` (a checkpoint of
+        another model or optimiser).
     """
     self._manager.wait_until_finished()
     step = self._manager.latest_step()
     if step is None:
       return None
     path = self.directory / str(step)
+    mismatch = self._mismatch(step, target)
+    if mismatch:
+      raise CheckpointError(
+          f"the checkpoints in {self.directory} were written for a different model or "
+          f"optimiser ({mismatch}); resume them with the config that wrote them, or use "
+          "another --workdir for this one")
     older = [s for s in self.steps() if s < step]
     remedy = (f"To resume from the step before ({older[-1] if older else 'none left'}), "
               f"delete {path}.")
@@ -204,14 +247,39 @@ class Checkpoints:
       cause = (str(e).splitlines() or [""])[0].split(" See full TensorStore")[0][:300]
       raise CheckpointError(
           f"cannot restore the checkpoint of step {step} at {path}: it is corrupt or "
-          f"truncated, or was written for a different model or optimiser "
-          f"({type(e).__name__}: {cause}). {remedy}") from e
+          f"truncated ({type(e).__name__}: {cause}). {remedy}") from e
     found = _checksums(restored[_STATE])
-    bad = [k for k, c in restored[_CHECKSUMS].items() if found.get(k) != c]
+    saved = restored[_CHECKSUMS]
+    bad = [k for k, c in saved.items() if not k.startswith(f"{_DATA}/") and found.get(k) != c]
     if bad:
       raise CheckpointError(f"the checkpoint of step {step} at {path} is corrupt: the "
                             f"checksum of state{bad[0]} does not match. {remedy}")
+    data_file = f"{_DATA}/{self._data_file}"
+    want = saved.get(data_file)  # None in checkpoints saved before data checksums.
+    if with_data and want is not None and want != _data_checksum(restored[_DATA]):
+      raise CheckpointError(f"the checkpoint of step {step} at {path} is corrupt: its data "
+                            f"position {path / data_file} does not match its checksum. {remedy}")
     return restored[_STATE], restored[_DATA] if with_data else None, step
+
+  def _mismatch(self, step: int, target: Any) -> str | None:
+    """How the checkpoint of ``step`` differs in shape from ``target``, if it does;
+    None also when its metadata cannot be read (restoring then names the damage)."""
+    try:
+      saved = _shapes(self._manager.item_metadata(step)[_STATE])
+    except Exception:  # pylint: disable=broad-exception-caught
+      return None
+    if not saved:
+      return None
+    wanted = _shapes(target)
+    # The parameters first: they name the model.
+    for name in sorted(set(saved) | set(wanted), key=lambda n: (not n.startswith("params"), n)):
+      if name not in saved:
+        return f"state.{name} is not in them"
+      if name not in wanted:
+        return f"they hold state.{name}, which this state does not"
+      if saved[name] != wanted[name]:
+        return f"state.{name} has shape {saved[name]} there and {wanted[name]} here"
+    return None
 
   def wait(self) -> None:
     """Blocks until every started save is on disk."""
@@ -221,30 +289,3 @@ class Checkpoints:
     """Waits for the saves in flight and releases the manager."""
     self._manager.wait_until_finished()
     self._manager.close()
-
-
-def install_sigterm_handler() -> Any:
-  """Makes SIGTERM (how a TPU VM is told it is preempted) request a clean stop.
-
-  After this, ``preemption_requested()`` turns True on SIGTERM instead of the process
-  dying; the loop then saves with ``force=True`` and exits. On several hosts each
-  gets its own SIGTERM, perhaps at different steps: agree on the step to stop at
-  before saving, since every process must take part in the same save.
-  Call from the main thread.
-
-  Returns:
-    The handler it replaced, to give back to ``signal.signal`` when done.
-  """
-  _PREEMPTION.clear()
-
-  def handler(signum, frame):
-    del frame
-    logging.warning("Signal %d: preemption requested, stopping at the next step.", signum)
-    _PREEMPTION.set()
-
-  return signal.signal(signal.SIGTERM, handler)
-
-
-def preemption_requested() -> bool:
-  """Whether a SIGTERM arrived since ``install_sigterm_handler()``."""
-  return _PREEMPTION.is_set()

@@ -25,7 +25,10 @@ state whose loss was checked and found not finite; the last good one stays.
 
 A resumed run passes the restored step as ``start_step``: rows of later steps, which
 the interrupted run wrote after its last checkpoint, are dropped from the JSONL and
-hidden in TensorBoard (its ``purge_step``), so each step appears once.
+hidden in TensorBoard (its ``purge_step``), so each step appears once. The JSONL is
+only ever appended to and cut short: dropping rows truncates the file in place at the
+first row after ``start_step`` (or a last line torn by a crash mid-write), so the rows
+before it are never rewritten and the file is never replaced.
 """
 
 import json
@@ -53,12 +56,13 @@ class MetricsWriter:
     progress: whether to show a progress bar on the console (stderr).
     progress_keys: scalars the progress bar shows next to rate and ETA.
     finite_keys: scalars that must be finite.
+    name: what the progress bar says it counts (e.g. the stage).
   """
 
   def __init__(self, workdir: str | os.PathLike, every: int = 1, active: bool = True,
                total_steps: int | None = None, start_step: int = 0, progress: bool = True,
                progress_keys: tuple[str, ...] = ("loss",),
-               finite_keys: tuple[str, ...] = ("loss",)):
+               finite_keys: tuple[str, ...] = ("loss",), name: str | None = None):
     if every < 1:
       raise ValueError(f"every={every} must be at least 1")
     self.every = every
@@ -75,11 +79,14 @@ class MetricsWriter:
       return
     os.makedirs(workdir, exist_ok=True)
     if os.path.exists(self.path):  # Rows of an interrupted run after its last checkpoint.
-      _drop_rows_after(self.path, start_step)
+      _truncate_after(self.path, start_step)
     self._jsonl = open(self.path, "a", encoding="utf-8")
+    # tensorboardX names its file by the second and the host, and opens it with "wb": a
+    # suffix of nanoseconds keeps a writer started in the same second from replacing the
+    # file, and sorts the files in the order they were started, as TensorBoard reads them.
     self._events = tensorboardX.SummaryWriter(
-        os.fspath(workdir), purge_step=start_step + 1)
-    self._bar = tqdm.tqdm(total=total_steps, initial=start_step, unit="step",
+        os.fspath(workdir), purge_step=start_step + 1, filename_suffix=f".{time.time_ns()}")
+    self._bar = tqdm.tqdm(total=total_steps, initial=start_step, unit="step", desc=name,
                           dynamic_ncols=True, disable=not progress)
 
   def write(self, step: int, scalars: Mapping[str, Any], tokens: Any = None,
@@ -143,10 +150,17 @@ class MetricsWriter:
     self._bar.close()
 
 
-def _drop_rows_after(path: str, step: int) -> None:
-  with open(path, encoding="utf-8") as f:
-    kept = [line for line in f if line.strip() and json.loads(line)["step"] <= step]
-  with open(path + ".tmp", "w", encoding="utf-8") as f:
-    f.writelines(kept)
-  # A rename, so a crash midway leaves the old file whole.
-  os.replace(path + ".tmp", path)
+def _truncate_after(path: str, step: int) -> None:
+  """Cuts ``path`` short, in place, before its first row of a step after ``step`` or
+  its first line that is not a whole row (torn by a crash mid-write)."""
+  with open(path, "r+b") as f:
+    offset = 0
+    for line in f:
+      try:
+        whole = line.endswith(b"\n") and json.loads(line)["step"] <= step
+      except (ValueError, KeyError, TypeError):
+        whole = False
+      if not whole:
+        f.truncate(offset)
+        return
+      offset += len(line)

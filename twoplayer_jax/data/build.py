@@ -8,10 +8,13 @@
 
 Shows a progress bar, then where the dataset was written and its first records. A
 dataset already built with the same settings is reused; one built with other settings
-is left alone (an error), unless ``--overwrite`` is given.
+is left alone (an error), unless ``--overwrite`` is given. A damaged one (its
+``dataset_info.json`` missing, a file missing or truncated) is deleted and built again.
 """
 
+import functools
 import os
+import shutil
 from typing import Sequence
 
 from absl import app, flags
@@ -45,6 +48,7 @@ def build(dataset: str, data_dir: str | None = None, *, num_examples: int | None
   Raises:
     FileExistsError: if ``data_dir`` holds the dataset built with other settings.
   """
+  tfds.disable_progress_bar()  # TFDS's bars count splits and shuffling; ours, examples.
   name, config = sources.builder_and_config(dataset, config)
   if name not in BUILDERS:
     raise KeyError(f"unknown dataset {dataset!r}; datasets: {sorted(BUILDERS)}")
@@ -54,8 +58,22 @@ def build(dataset: str, data_dir: str | None = None, *, num_examples: int | None
     settings = {"num_examples": num_examples, "num_validation": num_validation, "seed": seed,
                 "batch_size": batch_size}
   data_dir = os.path.expanduser(data_dir) if data_dir else None
-  builder = BUILDERS[name](data_dir=data_dir, config=config, progress=progress,
+  make = functools.partial(BUILDERS[name], data_dir=data_dir, config=config, progress=progress,
                            **settings)
+  builder = make()
+  problem = sources.damage(builder)
+  if problem:
+    print(f"repairing {builder.info.full_name} in {builder.data_dir_root}: {problem}; "
+          "deleting it and building it again", flush=True)
+    shutil.rmtree(builder.data_dir)
+    builder = make()  # One that read nothing from the deleted files.
+  # TFDS announces "Downloading and preparing dataset Unknown size" and "downloaded and
+  # prepared": nothing is downloaded, and the sizes are known only once built.
+  # pylint: disable=protected-access
+  builder._log_download_bytes = lambda: print(
+      f"Building {builder.info.full_name} in {builder.data_dir}", flush=True)
+  builder._log_download_done = lambda: None
+  # pylint: enable=protected-access
   mode = tfds.download.GenerateMode.FORCE_REDOWNLOAD if overwrite else None
   builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
       download_mode=mode) if mode else None)
@@ -106,5 +124,4 @@ def main(argv):
 
 if __name__ == "__main__":
   flags.mark_flag_as_required("dataset")
-  tfds.disable_progress_bar()  # Ours counts the examples generated.
   app.run(main)

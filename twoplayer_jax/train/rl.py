@@ -160,7 +160,8 @@ def _rewards(traj: game_lib.Trajectory, seat: int, settings: RLSettings,
 
 def make_iteration(game: game_lib.Game, model: Model, tx: optax.GradientTransformation,
                    opponent: players.Player | None, settings: RLSettings,
-                   reference: Model | None = None, reward_model: Model | None = None
+                   reference: Model | None = None, reward_model: Model | None = None,
+                   games_sharding: jax.sharding.Sharding | None = None
                    ) -> Callable[[TrainState, Params], tuple[TrainState, dict]]:
   """The pure policy-learning iteration of ``model`` (see the module for ``settings.play``).
 
@@ -176,6 +177,11 @@ def make_iteration(game: game_lib.Game, model: Model, tx: optax.GradientTransfor
       if None and ``kl_coef`` > 0).
     reward_model: a scalar-head model scoring finished transcripts, needed unless
       ``reward_source == "payoff"``.
+    games_sharding: a sharding of the games' leading axis (e.g. ``NamedSharding(mesh,
+      P("data"))``): the iteration's games are played and learned from split over those
+      devices. Random draws do not depend on it (JAX's partitionable threefry), so the
+      iteration computes the same on any number of devices, up to float summation order.
+      Under ``jax.vmap`` over seeds the seed axis is left to the caller.
   """
   if settings.uses_values and not model.config.scalar_head:
     raise ValueError(f"{settings.algorithm} with baseline={settings.baseline!r} needs the "
@@ -276,6 +282,8 @@ def make_iteration(game: game_lib.Game, model: Model, tx: optax.GradientTransfor
   def iteration(state: TrainState, fixed: Params) -> tuple[TrainState, dict]:
     rng, k_play, k_epochs = jax.random.split(state.rng, 3)
     traj = play(state.params, fixed, k_play)
+    if games_sharding is not None:
+      traj = jax.tree.map(lambda x: jax.lax.with_sharding_constraint(x, games_sharding), traj)
 
     per_seat, scores = [], jnp.zeros(traj.tokens.shape[0])
     if use_kl:
