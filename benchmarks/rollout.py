@@ -59,7 +59,7 @@ def bench_loop(config, batch, repeats):
 
   _, median = time_call(run, jax.random.key(1), repeats=repeats)
   table = run(jax.random.key(1))
-  tokens = int(np.sum(table.state.length - table.opening_length))
+  tokens = int(np.sum(table.state.length - table.state.opening_length))
   return {"games_per_s": batch / median, "tokens_per_s": tokens / median}
 
 

@@ -17,6 +17,7 @@ import sys
 from typing import Any, Iterator, Sequence
 
 import jax
+import ml_collections
 import numpy as np
 from jax.experimental import multihost_utils
 
@@ -29,21 +30,40 @@ from twoplayer_jax.train import runner as runner_lib
 @contextlib.contextmanager
 def runner(config, workdir: str, **settings) -> Iterator[runner_lib.Runner]:
   """The experiment's ``Runner`` for ``config`` in ``workdir``, which it locks and records
-  the config in; a preempted stage ends the block quietly (the process then exits 0). ``settings`` override the ``Runner``
-  settings the config holds (``log_every``, ``checkpoint_every``, ``sync_every``,
-  ``keep_checkpoints`` as ``keep``)."""
+  the config in once the config's batches are known to fit the mesh; a preempted stage
+  ends the block quietly (the process then exits 0). ``settings`` override the
+  ``Runner`` settings the config holds (``log_every``, ``checkpoint_every``,
+  ``sync_every``, ``keep_checkpoints`` as ``keep``)."""
   mesh = sharding.make_mesh(**config.get("mesh", {}))
   settings = {"log_every": config.get("log_every"), "sync_every": config.get("sync_every"),
               "checkpoint_every": config.checkpoint_every,
               "keep": config.get("keep_checkpoints"), **settings}
+  run = runner_lib.Runner(workdir, mesh, config.get("num_seeds", 1),
+                          **{k: v for k, v in settings.items() if v is not None})
+  for where, games in _games_per_step(config, "config"):
+    try:
+      run.check_games(games, where)
+    except ValueError as e:
+      raise launch.ConfigError(str(e)) from None
   with launch.lock(workdir):
     launch.prepare_workdir(config, workdir)
-    with runner_lib.Runner(workdir, mesh, config.get("num_seeds", 1),
-                           **{k: v for k, v in settings.items() if v is not None}) as run:
+    with run:
       yield run
     if launch.is_smoke() and jax.process_index() == 0:
       print("(a smoke run: too few steps, games and seeds for its numbers to mean anything; "
             "it checks that the experiment runs)")
+
+
+def _games_per_step(config, prefix: str) -> Iterator[tuple[str, int]]:
+  """``(field, games)`` of every block of ``config`` that sets a stage's games per seed
+  and step: ``batch_size``, or ``num_openings * group_size`` of policy learning."""
+  if "batch_size" in config:
+    yield f"{prefix}.batch_size", config["batch_size"]
+  if "num_openings" in config and "group_size" in config:
+    yield f"{prefix}.num_openings * group_size", config["num_openings"] * config["group_size"]
+  for key, value in config.items():
+    if isinstance(value, ml_collections.ConfigDict):
+      yield from _games_per_step(value, f"{prefix}.{key}")
 
 
 def dataset(kind: str, config: configs.GameConfig, data_dir: str, num_examples: int,

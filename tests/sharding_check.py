@@ -87,7 +87,7 @@ def main():
   for name, axes in MESHES.items():
     mesh = sharding.make_mesh(**axes)
     state, shardings = sharding.create_state(init, key, mesh, MODEL.logical_axes())
-    update = sharding.jit_update(step, mesh, shardings, sharding.batch_sharding(mesh))
+    update = sharding.jit_sharded_update(step, mesh, shardings, sharding.batch_sharding(mesh))
     state, metrics = run(update, state, sharding.shard_batch(batch, mesh))
     adam = state.opt_state[1][0]
     out[name] = {**summary(state, metrics, single.params),

@@ -369,7 +369,7 @@ def test_a_damaged_dataset_names_the_command_that_repairs_it(tmp_path, capsys):
     build.FLAGS(["build", *shlex.split(command.removeprefix("python -m twoplayer_jax.data.build "))])
     build.main([])
     out = capsys.readouterr().out
-    assert out.startswith(f"repairing {dataset}/1.0.0 in {data_dir}: ")
+    assert out.startswith(f"repairing {dataset}/1.1.0 in {data_dir}: ")
     assert out.count("repairing") == 1
     for got, expected in zip(records(dataset, data_dir), want, strict=True):
       jax.tree.map(np.testing.assert_array_equal, got, expected)
@@ -384,6 +384,6 @@ def test_dataset_messages_are_quiet(tmp_path, capsys, caplog):
   sources.load("game_transcripts", "train", str(tmp_path), config=config)
   out = capsys.readouterr().out
   assert "Unknown size" not in out and "downloaded" not in out
-  assert out.startswith("Building game_transcripts/quiet_sums/1.0.0 in ")
+  assert out.startswith("Building game_transcripts/quiet_sums/1.1.0 in ")
   assert "Using custom data configuration" not in caplog.text
 

@@ -156,14 +156,15 @@ def test_two_processes_train_as_one_eight_device_mesh(tmp_path, data_dir, refere
     (["--config.no_such_field=1"], "no_such_field"),
     (["--config.batch_size=ten"], "batch_size"),
     (["--config.batch_size=12", "--config.mesh.data=8"],
-     "12 games per seed and step do not divide over the 8 devices"),
+     "ConfigError: config.batch_size: 12 games per seed and step do not divide over the 8 "
+     "devices"),
     (["--config.mesh.data=3"], "does not fit the 8 devices"),
 ])
 def test_bad_input_is_named_before_any_work(tmp_path, data_dir, overrides, message):
   proc = launch(str(tmp_path / "run"), data_dir, *overrides, devices=8)
   out, _ = proc.communicate(timeout=120)
   assert proc.returncode != 0 and message in out, out[-3000:]
-  assert not os.path.exists(tmp_path / "run" / "checkpoints")
+  assert not os.path.exists(tmp_path / "run")  # Nothing written: no config.json either.
 
 
 def test_workdir_of_another_config_is_refused_and_kept(tmp_path, data_dir, reference):

@@ -44,10 +44,15 @@ class Batches:
     self.position = state["position"]
 
 
-def clone(stop_at=None, steps=6):
-  block = dict(steps=steps, batch_size=4, learning_rate=1e-2, warmup_steps=1)
-  return stages.imitation("clone", models.make(TINY), block, Batches(SEEDS * 4, stop_at),
-                          seed=3, num_seeds=SEEDS, seq_len=8)
+CLONE = stages.imitation("clone", models.make(TINY), dict(steps=6, batch_size=4,
+                                                          learning_rate=1e-2, warmup_steps=1),
+                         None, seed=3, num_seeds=SEEDS, seq_len=8)
+
+
+def clone(stop_at=None):
+  """The cloning stage reading ``Batches``; one update for every test (compiled once)."""
+  return dataclasses.replace(
+      CLONE, batches=lambda: stages.PerSeed(Batches(SEEDS * 4, stop_at), SEEDS, stages.TURNS))
 
 
 def run(workdir, stage):
@@ -69,8 +74,8 @@ def test_over_seeds_equals_each_seed_alone():
   tokens = jax.random.randint(jax.random.key(0), (3, 4, 8), 0, 256)
   batch = {"tokens": tokens, "weights": jnp.ones((3, 4, 8))}
   states = stages.fresh_states(model, tx, seed=5, num_seeds=3)(None)
-  alone = [update(jax.tree.map(lambda x: x[i], states), jax.tree.map(lambda x: x[i], batch))
-           for i in range(3)]
+  alone = [jax.jit(update)(jax.tree.map(lambda x: x[i], states),
+                           jax.tree.map(lambda x: x[i], batch)) for i in range(3)]
   stacked, metrics = jax.jit(stages.over_seeds(update))(states, batch)
   for i, (state, m) in enumerate(alone):
     for a, b in zip(jax.tree.leaves(state.params),

@@ -116,8 +116,8 @@ def test_per_turn_rewards_sum_to_the_terminal_payoff_in_play():
   players = (games.player(NAME, 1, "human", PER_TURN),
              games.player(NAME, 2, "average", PER_TURN, error_rate=0.5))
   traj = rollout.play(PER_TURN, players, (None, None), jax.random.key(2), 64)
-  states = game_lib.GameState(traj.tokens, traj.owner, traj.length, None, None, None, None, None,
-                              traj.hidden)
+  states = game_lib.GameState(traj.tokens, traj.owner, traj.length, traj.opening_length, None,
+                              None, None, None, None, traj.hidden)
   np.testing.assert_allclose(traj.reward.sum(1), jax.vmap(PER_TURN.payoff)(states), atol=1e-5)
   paid_turns = (np.asarray(traj.reward[..., 1]) != 0).sum(1)
   assert paid_turns.max() > 1  # Paid during play, not only at the end.

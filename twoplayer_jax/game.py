@@ -27,6 +27,7 @@ class GameState(NamedTuple):
     tokens: ``[T]`` int32 transcript, PAD after ``length``.
     owner: ``[T]`` int32 author of each token: 0 chance, 1 player one, 2 player two.
     length: ``[]`` int32 number of tokens written.
+    opening_length: ``[]`` int32 tokens the opening wrote (play starts after them).
     to_move: ``[]`` int32 player to move, 1 or 2.
     turn: ``[]`` int32 number of turns closed by end-of-turn (the opening's included).
     turn_length: ``[]`` int32 tokens written in the current turn.
@@ -37,6 +38,7 @@ class GameState(NamedTuple):
   tokens: jax.Array
   owner: jax.Array
   length: jax.Array
+  opening_length: jax.Array
   to_move: jax.Array
   turn: jax.Array
   turn_length: jax.Array
@@ -204,6 +206,7 @@ def new_state(game: Game, tokens: jax.Array, owner: jax.Array, length: jax.Array
       tokens=jnp.pad(tokens.astype(jnp.int32), (0, pad), constant_values=vocab.PAD),
       owner=jnp.pad(owner.astype(jnp.int32), (0, pad)),
       length=jnp.asarray(length, jnp.int32),
+      opening_length=jnp.asarray(length, jnp.int32),
       to_move=jnp.asarray(to_move, jnp.int32),
       turn=jnp.asarray(turn, jnp.int32),
       turn_length=jnp.int32(0),

@@ -24,7 +24,6 @@ class Table(NamedTuple):
   logprob: jax.Array  # [B, T]
   value: jax.Array  # [B, T]
   reward: jax.Array  # [B, T, 2]
-  opening_length: jax.Array  # [B]
   legal: jax.Array | None  # [B, T, V] when the game restricts moves, else None
 
 
@@ -59,7 +58,7 @@ def start(game: game_lib.Game, players: tuple[Player, Player], params: tuple[Any
   legal = (jnp.zeros((batch_size, t, vocab.VOCAB_SIZE), bool) if game.restricts_moves
            else None)
   return Table(state, carries, jnp.zeros((batch_size, t)), jnp.zeros((batch_size, t)),
-               jnp.zeros((batch_size, t, 2)), state.length, legal)
+               jnp.zeros((batch_size, t, 2)), legal)
 
 
 def advance(game: game_lib.Game, players: tuple[Player, Player], params: tuple[Any, Any],
@@ -87,15 +86,14 @@ def advance(game: game_lib.Game, players: tuple[Player, Player], params: tuple[A
   if legal is not None:  # The mask each token was sampled under, for training to reuse.
     legal = record(legal, jax.vmap(game.legal_mask)(table.state))
   return Table(state, carries, record(table.logprob, move.logprob),
-               record(table.value, move.value), record(table.reward, reward),
-               table.opening_length, legal)
+               record(table.value, move.value), record(table.reward, reward), legal)
 
 
 def finish(table: Table) -> game_lib.Trajectory:
   """The trajectory of a table whose games have ended."""
   s = table.state
   return game_lib.Trajectory(s.tokens, s.owner, table.logprob, table.value, table.reward,
-                             table.opening_length, s.length, s.returns, s.hidden, table.legal)
+                             s.opening_length, s.length, s.returns, s.hidden, table.legal)
 
 
 @functools.partial(jax.jit, static_argnames=("game", "players", "batch_size", "group_size"))

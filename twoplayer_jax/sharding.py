@@ -9,7 +9,7 @@ model's logical axis names onto mesh axes; the compiler (GSPMD) inserts the coll
   mesh = sharding.make_mesh(data=2, fsdp=4)
   init = lambda key: train.create(model.init(key), tx, jax.random.fold_in(key, 1))
   state, shardings = sharding.create_state(init, key, mesh, model.logical_axes())
-  update = sharding.jit_update(train.imitation_step(model, tx), mesh, shardings,
+  update = sharding.jit_sharded_update(train.imitation_step(model, tx), mesh, shardings,
                                sharding.batch_sharding(mesh))
   state, metrics = update(state, sharding.shard_batch(batch, mesh))
 """
@@ -190,7 +190,7 @@ def shard_batch(batch: Any, mesh: Mesh) -> Any:
       lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x)), batch)
 
 
-def jit_update(update: Callable, mesh: Mesh, state_shardings: TrainState,
+def jit_sharded_update(update: Callable, mesh: Mesh, state_shardings: TrainState,
                batch_sharding: NamedSharding) -> Callable:
   """``update(state, batch) -> (state, metrics)`` compiled for the mesh: the state keeps
   its shardings and donates its buffers, the metrics come back replicated."""

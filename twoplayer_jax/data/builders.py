@@ -131,6 +131,10 @@ class RecordBuilder(tfds.core.GeneratorBasedBuilder):
 
 class GameRecordBuilder(RecordBuilder):
   """Records of games played by a config's scripted players (abstract)."""
+  VERSION = tfds.core.Version("1.1.0")
+  RELEASE_NOTES = {"1.0.0": "First release.",
+                   "1.1.0": "``hidden`` no longer repeats ``opening_length`` (a field of its "
+                            "own)."}
 
   def __init__(self, *, num_examples: int | None = None, num_validation: int = 0, seed: int = 0,
                batch_size: int = 1024, **kwargs):

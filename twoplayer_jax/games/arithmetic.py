@@ -116,7 +116,7 @@ class Arithmetic(game_lib.Game):
                                  text.literal("="), text.token(vocab.EOT))
     owner = jnp.where(jnp.arange(tokens.shape[0]) == 0, game_lib.CHANCE, game_lib.ONE)
     return game_lib.new_state(self, tokens, owner, length, to_move=game_lib.TWO, turn=1,
-                              hidden={"operands": jnp.stack([a, b]), "opening_length": length})
+                              hidden={"operands": jnp.stack([a, b])})
 
   def result(self, operands: jax.Array) -> jax.Array:
     """``[]`` the sum or product of ``operands [2]``."""
@@ -181,7 +181,7 @@ class Arithmetic(game_lib.Game):
     return pieces, total + carry * 10 ** n
 
   def payoff(self, state: game_lib.GameState) -> jax.Array:
-    start = state.hidden["opening_length"]
+    start = state.opening_length
     pos = jnp.arange(state.tokens.shape[0])
     equals = (state.tokens == EQUALS) & (pos >= start) & (pos < state.length)
     start = jnp.max(jnp.where(equals, pos + 1, start))
@@ -195,12 +195,12 @@ def _answer_player(game: Arithmetic, error_rate: float) -> players_lib.Player:
 
   A wrong Q-A answer is the result moved by a uniform nonzero amount in [-10, 10]; a wrong
   Q-C-A chain slips by one at a uniform step (a place sum, or a partial product in its
-  own place), and the rest of the chain and the answer follow from the slip. The slip is
-  drawn at the first token of the turn and kept in the carry; that token's
+  own place), and the rest of the chain and the answer follow from the slip. The reply
+  is planned at the first token of the turn (``text.speaker``); that token's
   log-probability is the whole reply's (counting each slip once), the others' are 0.
   """
 
-  def policy(planned, state, key):
+  def plan(state, key):
     k_err, k_step, k_sign, k_size = jax.random.split(key, 4)
     operands = state.hidden["operands"]
     wrong = jax.random.bernoulli(k_err, error_rate)
@@ -210,14 +210,10 @@ def _answer_player(game: Arithmetic, error_rate: float) -> players_lib.Player:
     else:
       steps = game.num_steps(operands)
       step, size, choices = jax.random.randint(k_step, (), 0, steps), 1, 2 * steps
-    slip = jnp.stack([step, jnp.where(wrong, sign * size, 0)]).astype(jnp.int32)
-    logp = jnp.log(jnp.where(wrong, error_rate / choices, 1 - error_rate))
-    first = state.turn_length == 0
-    planned = jnp.where(first, slip, planned)
-    token = text.spell(game.reply(operands, planned[0], planned[1]), state.turn_length)
-    return token, jnp.where(first, logp, 0.0), planned
+    tokens, length = game.reply(operands, step, jnp.where(wrong, sign * size, 0))
+    return tokens, length, jnp.log(jnp.where(wrong, error_rate / choices, 1 - error_rate))
 
-  return players_lib.scripted(policy, init_carry=lambda state: jnp.zeros(2, jnp.int32))
+  return text.speaker(game_lib.TWO, plan, game.max_reply_length)
 
 
 def expert(game: Arithmetic) -> players_lib.Player:

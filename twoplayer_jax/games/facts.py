@@ -140,10 +140,10 @@ class Facts(game_lib.Game):
     return game_lib.new_state(
         self, tokens, owner, length, to_move=game_lib.TWO, turn=1,
         hidden={"entity": entity, "colour": self.colour(entity),
-                "seen": entity < self.num_seen, "opening_length": length})
+                "seen": entity < self.num_seen})
 
   def payoff(self, state: game_lib.GameState) -> jax.Array:
-    start = state.hidden["opening_length"]
+    start = state.opening_length
 
     def said(word):
       piece = text.concat(word, text.token(vocab.EOT))
@@ -168,20 +168,17 @@ def fact_text(game: Facts, entity: jax.Array) -> tuple[jax.Array, jax.Array]:
 
 def _reply(choose) -> players_lib.Player:
   """Player two that writes the word ``choose(state, key) -> (word, logp)`` picks at the
-  first token of its turn: a colour index, or -1 to abstain. The word is kept in the
-  carry; the first token's log-probability is the whole reply's, the others' are 0."""
+  first token of its turn (``text.speaker``): a colour index, or -1 to abstain. The
+  first token's log-probability is the whole reply's, the others' are 0."""
   abstain = jnp.asarray(_word_table((ABSTAIN,))[0])
 
-  def policy(planned, state, key):
+  def plan(state, key):
     word, logp = choose(state, key)
-    first = state.turn_length == 0
-    planned = jnp.where(first, word, planned)
-    tokens, length = colour_word(jnp.maximum(planned, 0))
-    piece = (jnp.where(planned < 0, abstain, tokens),
-             jnp.where(planned < 0, len(ABSTAIN), length))
-    return text.spell(piece, state.turn_length), jnp.where(first, logp, 0.0), planned
+    tokens, length = colour_word(jnp.maximum(word, 0))
+    return (jnp.where(word < 0, abstain, tokens), jnp.where(word < 0, len(ABSTAIN), length),
+            logp)
 
-  return players_lib.scripted(policy, init_carry=lambda state: jnp.int32(0))
+  return text.speaker(game_lib.TWO, plan, WORD_WIDTH)
 
 
 def expert(game: Facts) -> players_lib.Player:

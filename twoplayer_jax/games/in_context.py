@@ -142,15 +142,14 @@ class InContext(game_lib.Game):
     owner = jnp.where(jnp.arange(tokens.shape[0]) == 0, game_lib.CHANCE, game_lib.ONE)
     length = jnp.int32(tokens.shape[0])
     return game_lib.new_state(self, tokens, owner, length, to_move=game_lib.TWO, turn=1,
-                              hidden={"task": index, "rule": rule, "query": words[k],
-                                      "opening_length": length})
+                              hidden={"task": index, "rule": rule, "query": words[k]})
 
   def answer(self, hidden) -> tuple[jax.Array, jax.Array]:
     """The substituted query as a piece of text."""
     return LETTER_A + hidden["rule"][hidden["query"]], jnp.int32(self.word_length)
 
   def payoff(self, state: game_lib.GameState) -> jax.Array:
-    start = state.hidden["opening_length"]
+    start = state.opening_length
     answer = text.concat(self.answer(state.hidden), text.token(vocab.EOT))
     correct = text.matches(state.tokens, start, answer) & (state.length >= start + answer[1])
     return jnp.where(correct, 1.0, 0.0) * jnp.ones(2)
@@ -159,25 +158,20 @@ class InContext(game_lib.Game):
 def _answer_player(game: InContext, error_rate: float) -> players_lib.Player:
   """Player two that reads the rule from the hidden information (an oracle), and
   answers wrongly with probability ``error_rate``: one uniform letter of the answer
-  is replaced by a uniform other letter. The choice is made at the first token of the
-  turn and kept in the carry; that token's log-probability is the whole answer's."""
+  is replaced by a uniform other letter. The answer is planned at the first token of the
+  turn (``text.speaker``); that token's log-probability is the whole answer's."""
   n, m = game.word_length, game.num_letters
 
-  def policy(planned, state, key):
+  def plan(state, key):
     k_err, k_pos, k_shift = jax.random.split(key, 3)
     wrong = jax.random.bernoulli(k_err, error_rate)
-    slip = jnp.stack([jax.random.randint(k_pos, (), 0, n),
-                      jnp.where(wrong, jax.random.randint(k_shift, (), 1, m), 0)])
-    logp = jnp.log(jnp.where(wrong, error_rate / (n * (m - 1)), 1 - error_rate))
-    first = state.turn_length == 0
-    planned = jnp.where(first, slip, planned)
+    at, shift = (jax.random.randint(k_pos, (), 0, n),
+                 jnp.where(wrong, jax.random.randint(k_shift, (), 1, m), 0))
     letters, length = game.answer(state.hidden)
-    letters = letters.at[planned[0]].set(
-        LETTER_A + (letters[planned[0]] - LETTER_A + planned[1]) % m)
-    token = text.spell((letters, length), state.turn_length)
-    return token, jnp.where(first, logp, 0.0), planned
+    letters = letters.at[at].set(LETTER_A + (letters[at] - LETTER_A + shift) % m)
+    return letters, length, jnp.log(jnp.where(wrong, error_rate / (n * (m - 1)), 1 - error_rate))
 
-  return players_lib.scripted(policy, init_carry=lambda state: jnp.zeros(2, jnp.int32))
+  return text.speaker(game_lib.TWO, plan, n)
 
 
 def expert(game: InContext) -> players_lib.Player:

@@ -167,11 +167,16 @@ class Runner:
         raise ValueError(f"stage {stage.name}: state leaf {jax.tree_util.keystr(path)} of "
                          f"shape {x.shape} lacks the leading seed axis (a multiple of "
                          f"{self.num_seeds}, the same for every leaf)")
-    ways = math.prod(self.mesh.shape[a] for a in self.games_axes)
-    if stage.games_per_step % ways:
-      raise ValueError(f"stage {stage.name}: {stage.games_per_step} games per seed and step "
-                       f"do not divide over the {ways} devices of mesh axes {self.games_axes}")
+    self.check_games(stage.games_per_step, f"stage {stage.name}")
     return lead[0]
+
+  def check_games(self, games: int, where: str) -> None:
+    """Raises unless ``games`` per seed and step divide over the devices that split them
+    (e.g. to check a config's batch sizes before anything runs)."""
+    ways = math.prod(self.mesh.shape[a] for a in self.games_axes)
+    if games % ways:
+      raise ValueError(f"{where}: {games} games per seed and step do not divide over the "
+                       f"{ways} devices of mesh axes {self.games_axes}")
 
   def __call__(self, stage: Stage) -> Any:
     """Runs ``stage`` to its last step (or reuses it, finished) and returns its states
