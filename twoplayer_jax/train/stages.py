@@ -110,8 +110,8 @@ def check(kind: str, block: Mapping[str, Any], where: str, **overrides) -> None:
     return
   try:
     rl_settings(block, where, **overrides)
-  except (TypeError, ValueError) as e:
-    raise ValueError(f"{where}: {e}") from None
+  except ValueError as e:  # RLSettings' own checks name the dataclass, not the block.
+    raise ValueError(str(e) if str(e).startswith(where) else f"{where}: {e}") from None
 
 
 def optimizer_of(block: Mapping[str, Any], total_steps: int) -> optax.GradientTransformation:
