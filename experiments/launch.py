@@ -29,13 +29,12 @@ from absl import app
 from absl import flags
 from absl import logging
 import jax
-from jax.experimental import multihost_utils
 import ml_collections
-import numpy as np
 from ml_collections import config_flags
 
 from twoplayer_jax import files
 from twoplayer_jax.data import sources
+from twoplayer_jax.train import loop
 
 CONFIG = config_flags.DEFINE_config_file("config", None, "Config module and variant.",
                                          lock_config=True)
@@ -121,16 +120,12 @@ def lock(workdir: str) -> Iterator[None]:
         stack.enter_context(files.lock(workdir))
       except files.WorkdirInUseError as e:
         refused = e
-    if jax.process_count() > 1 and _any_process(refused is not None):
+    if loop.any_process(refused is not None):
       refused = refused or files.WorkdirInUseError(f"workdir {workdir} is in use (process 0 "
                                                    "could not lock it)")
     if refused:
       raise refused
     yield
-
-
-def _any_process(flag: bool) -> bool:
-  return bool(np.any(multihost_utils.process_allgather(np.array(flag))))
 
 
 def is_smoke() -> bool:

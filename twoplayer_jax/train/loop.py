@@ -53,7 +53,7 @@ def _rms(params: Any) -> jax.Array:
   return jnp.sqrt(total / sum(x.size for x in leaves))
 
 
-def _any_process(flag: bool) -> bool:
+def any_process(flag: bool) -> bool:
   """Whether ``flag`` is set on any process (every process must call this)."""
   if jax.process_count() == 1:
     return flag
@@ -123,12 +123,12 @@ def fit(update: Callable[[TrainState, Any], tuple[TrainState, dict]], state: Tra
                     "row (zero_grad_steps): the parameters no longer learn")
       writer.write(at, values, tokens=tokens_per_step, force=at == num_steps)
     pending = []
-    rms = float(_rms(state.params))
+    rms = float(_rms(state.params)) if np.isfinite(health.max_param_rms) else 0.0
     if not rms <= health.max_param_rms:
       unhealthy(f"step {step}: the parameters' root-mean-square is {rms:.4g}, above "
                 f"max_param_rms={health.max_param_rms:g}: the run diverged (is the learning "
                 "rate too high?)")
-    preempted = _any_process(stop_requested())
+    preempted = any_process(stop_requested())
     if checkpoints:  # Every `every` steps, on preemption, and at the end.
       checkpoints.save(step, state, batches.get_state(),
                        force=preempted or step == num_steps)

@@ -46,7 +46,7 @@ class Stage:
   Attributes:
     name: the stage's name, its directory in the workdir.
     init: ``start -> states``, the states at step 0 (any pytree whose leaves all have the
-      seed axis first, with ``.step [S]``).
+      seed axis first, with ``.step [S]`` and ``.params``, which the health checks read).
     update: ``(states, batch) -> (states, metrics)``: every seed's update (e.g.
       ``over_seeds(step)``); the runner jits it, donating the states.
     num_steps: updates in the stage.
