@@ -1,5 +1,6 @@
 # make run: set up .venv and run the main job on its default config.
-# make test: set up .venv if needed and run the test suite.
+# make test: set up .venv if needed and run the test suite (on 2 workers; tests/conftest.py
+# says how --dist loadgroup shares the tests out).
 # make results: every experiment's default variant, then RESULTS.md.
 # make bench: the benchmarks of BENCHMARKS.md, figures in workdirs/bench/.
 PYTHON ?= python3
@@ -10,7 +11,7 @@ TEST_STAMP := $(VENV)/.installed-test
 
 .PHONY: run test results bench clean
 EXPERIMENTS := pipeline chain_of_thought in_context hallucination red_team twenty_questions \
-	exploitability
+	exploitability self_play
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,7 +28,7 @@ $(TEST_STAMP): $(STAMP) requirements-test.txt
 	touch $(TEST_STAMP)
 
 test: $(TEST_STAMP)
-	$(PY) -m pytest -n 2 -rs tests
+	$(PY) -m pytest -n 2 --dist loadgroup -rs tests
 
 results: $(STAMP)
 	for name in $(EXPERIMENTS); do \

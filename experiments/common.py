@@ -1,5 +1,5 @@
 """What the experiments share: the runner set up from a config, datasets, play of
-stacked seeds and the summary's statistics.
+stacked seeds, cloning both seats of scripted games, and the summary's statistics.
 
 Several seeds are trained side by side: their train states are stacked on a leading
 seed axis ``[S, ...]`` and every update is ``jax.vmap``-ped over it inside one ``jit``
@@ -17,12 +17,13 @@ import sys
 from typing import Any, Iterator, Sequence
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from jax.experimental import multihost_utils
 
 from experiments import launch
-from twoplayer_jax import files, rollout, sharding
+from twoplayer_jax import files, objectives, rollout, sharding, train
 from twoplayer_jax.data import build, configs, pipeline, sources
 from twoplayer_jax.train import runner as runner_lib
 
@@ -143,6 +144,44 @@ def play_seeds(game, players, params: tuple[Any, Any], key: jax.Array, num_games
   return jax.vmap(play, in_axes=(axes,))(params)
 
 
+def mean_over_seeds(metrics: dict) -> dict:
+  return jax.tree.map(lambda m: jnp.mean(m, axis=0), metrics)
+
+
+def clone_both_seats(game, model, teachers: tuple[Any, Any], tx, batch_size: int):
+  """``step(run, _) -> (run, metrics)``: behaviour cloning of both seats of
+  ``teachers``' games (scripted players of seat one and two), ``batch_size`` of them
+  played in memory at every step, on stacked seeds (``run.train`` ``[S, ...]``)."""
+
+  def update(state):
+    rng, key = jax.random.split(state.rng)
+    traj = rollout.play(game, teachers, (None, None), key, batch_size)
+
+    def loss_fn(params):
+      losses = []
+      for seat in (1, 2):
+        logits, _ = train.seat_forward(model, params, game, traj.tokens, traj.hidden, seat)
+        weights = objectives.imitation_weights(traj.tokens, traj.owner, traj.length, seat)
+        losses.append(objectives.imitation_loss(logits, traj.tokens, weights))
+      loss = (losses[0][0] + losses[1][0]) / 2
+      return loss, {"loss": loss, "accuracy": (losses[0][1]["accuracy"]
+                                               + losses[1][1]["accuracy"]) / 2}
+
+    grads, metrics = jax.grad(loss_fn, has_aux=True)(state.params)
+    return train.apply_gradients(state, grads, tx, rng), metrics
+
+  def step(run, _):
+    state, metrics = jax.vmap(update)(run.train)
+    return run._replace(train=state), mean_over_seeds(metrics)
+
+  return step
+
+
+def taking_turns(one, two):
+  """Seat one's iteration at even steps, seat two's at odd ones (stacked seeds)."""
+  return lambda state, fixed: jax.lax.cond(state.step[0] % 2 == 0, one, two, state, fixed)
+
+
 def curve(workdir: str, stage: str, key: str) -> dict[str, list]:
   """``{"step": [...], key: [...]}`` of the metric ``key`` as stage ``stage`` logged it."""
   with open(os.path.join(workdir, stage, "metrics.jsonl")) as f:
@@ -161,6 +200,23 @@ def write_summary(workdir: str, summary: dict) -> None:
   if jax.process_index() == 0:
     files.write_json(os.path.join(workdir, "summary.json"), {"command": command(), **summary},
                      indent=1)
+
+
+# Two-sided 95% quantiles of Student's t for 1..30 degrees of freedom.
+T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
+        2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
+        2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+
+
+def interval(x) -> dict:
+  """Mean, sample std (ddof 1) and the 95% t-interval of per-seed values ``[S]``."""
+  x = np.asarray(x, np.float64)
+  if len(x) < 2:
+    raise ValueError(f"an interval needs at least 2 seeds, got {len(x)}")
+  std = float(x.std(ddof=1))
+  half = T975[min(len(x) - 1, len(T975)) - 1] * std / np.sqrt(len(x))  # Beyond 30: 30's.
+  return {"mean": float(x.mean()), "std": std, "low": float(x.mean() - half),
+          "high": float(x.mean() + half), "seeds": x.tolist()}
 
 
 def mean_std(x) -> dict:

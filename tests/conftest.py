@@ -2,25 +2,81 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+# Settings for every JAX process of the session: this one, pytest-xdist's workers and the
+# subprocesses they launch, all of which inherit this environment. The tests are mostly
+# compilation, so XLA optimises the compiled code less; and compiled programs go to one
+# persistent cache, fresh for each session (compiled once, then read by every process).
+# This runs when pytest loads this file, before any test module imports jax (no plugin of
+# the session imports it). The process that starts the session, pytest-xdist's controller
+# or a plain pytest, makes the cache; its workers (PYTEST_XDIST_WORKER) inherit it.
+if "--xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):  # Unless set.
+  os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                             " --xla_backend_optimization_level=0").strip()
+if "PYTEST_XDIST_WORKER" not in os.environ:
+  _CACHE = tempfile.mkdtemp(prefix="twoplayer_jax-jit-cache-")
+  os.environ["JAX_COMPILATION_CACHE_DIR"] = _CACHE
+
+  def pytest_unconfigure(config):
+    del config
+    shutil.rmtree(_CACHE, ignore_errors=True)
+
+
+# How `make test` (`pytest -n 2 --dist loadgroup`) shares the tests out over the two workers.
+# The modules below share a slow module-scoped fixture over their tests (an experiment's smoke
+# run, runs in subprocesses on 8 devices); slowest first. Each runs whole on one worker, so
+# that its fixture runs once, and they start first, slowest first, so that neither worker is
+# left with one of them at the end while the other idles; the other tests follow one at a
+# time in collection order. A module with such a fixture belongs in this list.
+# (pytest-xdist's own loadgroup would do the grouping from xdist_group marks, but with pytest
+# 9.2 it silently ignores them: pytest-dev/pytest-xdist#1386.)
+SLOW_MODULES = ("test_exp_self_play.py", "test_exp_exploitability.py", "test_exp_pipeline.py",
+                "test_rl_sharding.py", "test_exp_red_team.py", "test_launcher.py",
+                "test_exp_twenty_questions.py", "test_exp_hallucination.py",
+                "test_exp_in_context.py", "test_exp_chain_of_thought.py", "test_sharding.py")
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)  # Before pytest-xdist's own.
+def pytest_xdist_make_scheduler(config, log):
+  """In pytest-xdist's controller: the scheduler of `--dist loadgroup`, with a scope (a unit
+  that one worker runs) for each of SLOW_MODULES."""
+  if config.getvalue("dist") != "loadgroup":
+    return None
+  from xdist.scheduler import LoadGroupScheduling  # pylint: disable=import-outside-toplevel
+
+  class Scheduler(LoadGroupScheduling):
+
+    def _split_scope(self, nodeid):
+      module = nodeid.split("::", 1)[0]
+      return module if os.path.basename(module) in SLOW_MODULES else super()._split_scope(nodeid)
+
+  config.option.loadscopereorder = False  # Units in collection order, not largest first.
+  return Scheduler(config, log)
+
+
+def pytest_collection_modifyitems(config, items):
+  """In each worker of `--dist loadgroup`: SLOW_MODULES first, in their order (the workers'
+  collection order is the order the scheduler hands the units out in)."""
+  if getattr(config.option, "loadgroup", False):  # Set in pytest-xdist's workers.
+    rank = {name: i for i, name in enumerate(SLOW_MODULES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # Stable.
+
 
 @pytest.fixture(scope="session")
-def smoke_env(tmp_path_factory):
-  """The environment of an experiment's smoke run in a subprocess: CPU only, compiled
-  programs kept in a cache that every smoke run of the session shares (a resumed run
-  compiles nothing twice), and less optimisation of the compiled code (a smoke run is
-  mostly compilation)."""
-  return {**os.environ, "JAX_PLATFORMS": "cpu",
-          "JAX_COMPILATION_CACHE_DIR": str(tmp_path_factory.mktemp("jit_cache")),
-          "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
-          "XLA_FLAGS": os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0"}
+def smoke_env():
+  """The environment of an experiment's smoke run in a subprocess: CPU only, with the
+  session's compilation settings above, every compiled program kept in the cache (a
+  resumed run compiles nothing twice)."""
+  return {**os.environ, "JAX_PLATFORMS": "cpu", "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,8 @@
-"""Bargaining: its text, payoffs of deals and of malformed moves, private values."""
+"""Bargaining: its text, payoffs of deals and of malformed moves, private values, measures
+of deals."""
+
+import functools
+import itertools
 
 import jax
 import jax.numpy as jnp
@@ -7,6 +11,7 @@ import pytest
 
 from twoplayer_jax import game as game_lib
 from twoplayer_jax import games, rollout, vocab
+from twoplayer_jax.games import bargaining
 
 NAME = "bargaining"
 GAME = games.make(NAME, num_types=3, max_count=3, max_rounds=6)
@@ -125,3 +130,69 @@ def test_scripted_players_move_without_the_other_seats_values(seat, name):
   carry = player.init(None, state, jax.random.key(0))
   for key in jax.random.split(jax.random.key(4), 3):
     assert int(act(None, carry, state, key)[0].token) == int(act(None, carry, blind, key)[0].token)
+
+
+@pytest.mark.parametrize("written, pareto_optimal, welfare, nash_product", [
+    # Splits pay (a + 2b) / 4 and (1 - b + 3 (3 - c)) / 10 when player one gets a, b, c;
+    # at most 1.9 together (one gets 2,1,0: 1 and 0.9) and 0.9 as a product (the same).
+    ("offer:2,1,0⟨eot⟩accept⟨eot⟩", True, 1.0, 1.0),
+    ("offer:2,0,1⟨eot⟩offer:0,1,3⟨eot⟩accept⟨eot⟩", True, 1.5 / 1.9, 0.5 / 0.9),  # Pays 0.5, 1.
+    ("offer:2,0,1⟨eot⟩accept⟨eot⟩", False, 1.2 / 1.9, 0.35 / 0.9),  # 0.5, 0.7; 2,1,0: 1, 0.9.
+    ("offer:0,0,0⟨eot⟩accept⟨eot⟩", False, 1.0 / 1.9, 0.0),         # 0, 1; 1,0,0: 0.25, 1.
+    ("offer:2,0,1⟨eot⟩offer:0,1,3⟨eot⟩" * 3, False, 0.0, 0.0),       # No deal: 0, 0.
+])
+def test_deal_measures_of_hand_written_deals(written, pareto_optimal, welfare, nash_product):
+  """Splits of more items than there are (``_splits`` lists up to max_count, 3, of each)
+  are not counted: player one getting 3,1,0 would be paid 1.25 and 0.9."""
+  state = write(dealt(), written)
+  measures = jax.jit(bargaining.deal_measures, static_argnums=0)(GAME, state.hidden,
+                                                                 state.returns)
+  assert bool(measures["pareto_optimal"]) == pareto_optimal
+  np.testing.assert_allclose(measures["welfare"], welfare, rtol=1e-6)
+  np.testing.assert_allclose(measures["nash_product"], nash_product, rtol=1e-6)
+
+
+def test_deal_measures_where_every_split_leaves_a_player_nothing():
+  """One item both value, two neither does: the best product is 0, and any outcome
+  attains it."""
+  game = games.make(NAME, num_types=3, max_count=1)
+  hidden = {"counts": jnp.array([1, 1, 1]), "one": {"values": jnp.array([4, 0, 0])},
+            "two": {"values": jnp.array([2, 0, 0])}}
+  for paid, pareto_optimal, welfare in (([1.0, 0.0], True, 1.0), ([0.0, 1.0], True, 1.0),
+                                        ([0.0, 0.0], False, 0.0)):
+    measures = bargaining.deal_measures(game, hidden, jnp.array(paid))
+    assert bool(measures["pareto_optimal"]) == pareto_optimal
+    np.testing.assert_allclose(measures["welfare"], welfare)
+    np.testing.assert_allclose(measures["nash_product"], 1.0)
+
+
+def measures_by_hand(counts, one, two, paid):
+  """``deal_measures`` in numpy over the splits that fit ``counts``, enumerated directly."""
+  shares = np.array(list(itertools.product(*(range(c + 1) for c in counts))))
+  worth = np.stack([shares @ one / (counts @ one), (counts - shares) @ two / (counts @ two)])
+  dominates = np.all(worth >= paid[:, None] - 1e-6, 0) & np.any(worth > paid[:, None] + 1e-6, 0)
+  product = np.max(worth[0] * worth[1])
+  return (not dominates.any(), paid.sum() / np.max(worth.sum(0)),
+          paid.prod() / product if product > 0 else 1.0)
+
+
+@pytest.mark.parametrize("two", ["expert", "average"])
+def test_deal_measures_of_played_games(two):
+  traj = rollout.play(GAME, (HUMAN, games.player(NAME, 2, two, GAME)), (None, None),
+                      jax.random.key(0), 64)
+  measures = jax.vmap(functools.partial(bargaining.deal_measures, GAME))(traj.hidden,
+                                                                         traj.returns)
+  hidden, returns = jax.device_get((traj.hidden, traj.returns))
+  pareto, welfare, nash = (np.asarray(measures[k])
+                           for k in ("pareto_optimal", "welfare", "nash_product"))
+  assert pareto.shape == welfare.shape == nash.shape == (64,)
+  for i in range(64):
+    expected = measures_by_hand(hidden["counts"][i], hidden["one"]["values"][i],
+                                hidden["two"]["values"][i], returns[i])
+    assert pareto[i] == expected[0], i
+    np.testing.assert_allclose([welfare[i], nash[i]], expected[1:], rtol=1e-5, err_msg=str(i))
+  assert ((welfare >= 0) & (welfare <= 1 + 1e-6) & (nash >= 0) & (nash <= 1 + 1e-6)).all()
+  # A deal of the most welfare is Pareto optimal: one that paid both more would pay more.
+  assert pareto[welfare > 1 - 1e-6].all()
+  if two == "expert":  # Every game ends in a deal (above): both are paid something.
+    assert (welfare > 0).all() and (nash > 0).all()

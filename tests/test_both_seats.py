@@ -5,7 +5,6 @@ behaviour strategies at every information state and evaluates them by backward
 induction (``gametheory``), so no margin here is eaten by sampling noise.
 """
 
-import functools
 
 import jax
 import jax.numpy as jnp

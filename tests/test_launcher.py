@@ -37,8 +37,10 @@ def environment(devices=1):
   env = dict(os.environ, JAX_PLATFORMS="cpu")
   # Two processes compiling on two busy cores can reach their first collective more than
   # gloo's default 30 s apart; give them five minutes.
-  env["XLA_FLAGS"] = (f"--xla_force_host_platform_device_count={devices} "
-                      "--xla_cpu_collective_timeout_seconds=300")
+  # (After the session's XLA_FLAGS: see conftest.py.)
+  env["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                      f" --xla_force_host_platform_device_count={devices}"
+                      " --xla_cpu_collective_timeout_seconds=300")
   return env
 
 

@@ -17,8 +17,8 @@ CHECK = pathlib.Path(__file__).with_name("rl_sharding_check.py")
 def start(out, workdir, devices, *multiprocess):
   env = {**os.environ, "JAX_PLATFORMS": "cpu", "JAX_NUM_CPU_DEVICES": str(devices),
          # Two processes compiling on two busy cores can reach their first collective far
-         # apart; give gloo five minutes.
-         "XLA_FLAGS": "--xla_cpu_collective_timeout_seconds=300"}
+         # apart; give gloo five minutes. (After the session's XLA_FLAGS: see conftest.py.)
+         "XLA_FLAGS": os.environ.get("XLA_FLAGS", "") + " --xla_cpu_collective_timeout_seconds=300"}
   return subprocess.Popen([sys.executable, str(CHECK), str(out), str(workdir), *multiprocess],
                           env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 

@@ -1,4 +1,5 @@
-"""Twenty questions: its text, its payoff and rewards, binary search, hidden secret."""
+"""Twenty questions: its text, its payoff and rewards, binary search, hidden secret, the
+secret as seat one's private text."""
 
 import math
 
@@ -8,12 +9,13 @@ import numpy as np
 import pytest
 
 from twoplayer_jax import game as game_lib
-from twoplayer_jax import games, rollout, vocab
+from twoplayer_jax import games, models, objectives, players, rollout, train, vocab
 
 NAME = "twenty_questions"
 GAME = games.make(NAME, num_secrets=64, max_questions=10, question_cost=0.05)
 PER_TURN = games.make(NAME, num_secrets=64, max_questions=10, question_cost=0.05,
                       per_turn_rewards=True)
+PRIVATE = games.make(NAME, num_secrets=64, secret_in_private=True)
 HUMAN = games.player(NAME, 1, "human", GAME)
 EXPERT = games.player(NAME, 2, "expert", GAME)
 step = jax.jit(game_lib.step, static_argnums=0)
@@ -143,3 +145,40 @@ def test_player_two_moves_without_the_secret(name):
     seen, _ = act(None, carry, state, key)
     unseen, _ = act(None, carry, blind, key)
     assert int(seen.token) == int(unseen.token)
+
+
+def test_secret_in_private_text_for_seat_one_and_question_marks_for_seat_two():
+  """Seat one reads the secret in two places (N = 64 has two digits), seat two the same
+  text whatever the secret; without the setting neither has private text."""
+  secrets = {"one": {"secret": jnp.arange(64, dtype=jnp.int32)}}
+  private = jax.jit(jax.vmap(PRIVATE.private, (0, None)))
+  one, two = (np.asarray(private(secrets, jnp.int32(seat))) for seat in (1, 2))
+  assert one.shape == two.shape == (64, PRIVATE.private_length)
+  assert [vocab.decode(t) for t in one] == [f"secret {s:02d}" for s in range(64)]
+  assert {vocab.decode(t) for t in two} == {"secret ??"}
+  state = with_secret(PRIVATE, 5)
+  view = game_lib.view(PRIVATE, state.tokens[:int(state.length)], state.hidden, 1)
+  assert vocab.decode(np.asarray(view)) == "secret 05⟨bos⟩[0,64)⟨eot⟩\n"
+  wide = games.make(NAME, num_secrets=100, secret_in_private=True)
+  assert vocab.decode(np.asarray(wide.private({"one": {"secret": jnp.int32(7)}}, 1))) == (
+      "secret 007")
+  plain = with_secret(GAME, 5)
+  assert GAME.private_length == 0
+  np.testing.assert_array_equal(game_lib.view(GAME, plain.tokens, plain.hidden, 1), plain.tokens)
+
+
+def test_a_model_plays_player_one_and_training_reads_the_view_it_read():
+  """A model in seat one answers the expert; the training pass, reading the same view
+  (the secret, then the transcript), gives the log-probabilities that play recorded."""
+  game = games.make(NAME, num_secrets=8, max_questions=3, secret_in_private=True)
+  model = models.make(models.TransformerConfig(num_layers=1, d_model=32, num_heads=2, d_ff=64,
+                                               max_length=game.private_length + game.max_length))
+  params = jax.jit(model.init)(jax.random.key(1))
+  seats = (players.model_player(model, game, seat=1), games.player(NAME, 2, "expert", game))
+  traj = rollout.play(game, seats, (params, None), jax.random.key(6), 8)
+  mine = np.asarray((traj.owner == 1) & traj.played)
+  assert mine.any() and bool(jnp.all(jnp.isfinite(traj.returns)))
+  logits, _ = jax.jit(train.seat_forward, static_argnums=(0, 2, 5))(model, params, game,
+                                                                   traj.tokens, traj.hidden, 1)
+  logp = objectives.token_logprobs(logits, traj.tokens)
+  np.testing.assert_allclose(np.asarray(logp)[mine], np.asarray(traj.logprob)[mine], atol=1e-4)

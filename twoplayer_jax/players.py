@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from twoplayer_jax import game as game_lib
-from twoplayer_jax.objectives.tokens import log_policy, widen
+from twoplayer_jax.objectives.tokens import widen
 from twoplayer_jax.models import transformer
 
 

@@ -24,6 +24,9 @@ Hidden: each player's values, from the other (``hidden["one"]``, ``hidden["two"]
 seat's scripted players read only their own. The counts are public. The values never
 appear in the shared transcript: each seat's private text states its own
 (``values 5,0,2``), which its model player reads before the transcript.
+
+Measures of a game's outcome among every split of its items (``deal_measures``): whether
+it is Pareto optimal, its welfare and its Nash product, each against the best split.
 """
 
 import dataclasses
@@ -170,6 +173,43 @@ def _splits(game: Bargaining) -> np.ndarray:
   """``[S, num_types]`` every way to keep up to ``max_count`` items of each type."""
   return np.array(list(itertools.product(range(game.max_count + 1), repeat=game.num_types)),
                   np.int32)
+
+
+def deal_measures(game: Bargaining, hidden: dict, payoffs: jax.Array) -> dict[str, jax.Array]:
+  """How good one finished game's outcome is among every split of its items; ``vmap``
+  for a batch.
+
+  Each feasible split (player one's share, at most the counts) pays each player as
+  ``payoff`` does: the value of its share over its value of all the items. No deal is the
+  outcome (0, 0), judged as any other.
+
+  Args:
+    game: the rules.
+    hidden: the game's hidden information: ``counts``, both seats' ``values`` (each
+      ``[num_types]``).
+    payoffs: ``[2]`` what the game paid, player one's first.
+
+  Returns:
+    ``[]`` arrays: ``pareto_optimal`` bool, no split pays both players at least their
+    payoffs and one of them more (up to 1e-6); ``welfare``, the payoffs' sum over the
+    most that any split pays both together; ``nash_product``, their product over the
+    most that any split gives (1 where every split leaves a player nothing). Both in
+    [0, 1] for payoffs that ``payoff`` gives (not a forfeit's).
+  """
+  counts, payoffs = hidden["counts"], jnp.asarray(payoffs, jnp.float32)
+  splits = jnp.asarray(_splits(game))  # [S, num_types]: player one's share.
+  feasible = jnp.all(splits <= counts, 1)
+  shares = jnp.stack([splits, counts - splits])  # [2, S, num_types]
+  values = jnp.stack([hidden["one"]["values"], hidden["two"]["values"]])
+  worth = jnp.sum(shares * values[:, None], 2) / jnp.sum(counts * values, 1)[:, None]  # [2, S]
+  paid = payoffs[:, None]
+  dominates = feasible & jnp.all(worth >= paid - 1e-6, 0) & jnp.any(worth > paid + 1e-6, 0)
+  most_welfare = jnp.max(jnp.where(feasible, worth[0] + worth[1], 0.0))
+  most_product = jnp.max(jnp.where(feasible, worth[0] * worth[1], 0.0))
+  product = payoffs[0] * payoffs[1]
+  return {"pareto_optimal": ~jnp.any(dominates),
+          "welfare": jnp.sum(payoffs) / most_welfare,
+          "nash_product": jnp.where(most_product > 0, product / most_product, 1.0)}
 
 
 def _random_move(game: Bargaining, state, key):

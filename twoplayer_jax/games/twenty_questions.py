@@ -24,7 +24,11 @@ wrong guesses and malformed turns alike; a turn cut off unfinished is not charge
 each of player two's turns, so that the rewards sum to the payoff.
 
 Hidden: the secret, from player two (``hidden["one"]``); only player one's scripted
-players and the payoff read it. The expert plays binary search from the transcript:
+players and the payoff read it. With ``secret_in_private`` a model can play player one
+too: each seat has private text, ``secret 37`` for seat one (the secret in as many places
+as N has digits, leading zeros included: ``secret 05``) and as many ``?`` for seat two
+(``secret ??``), so seat two's view is the same whatever the secret; without it (the
+default) there is no private text. The expert plays binary search from the transcript:
 ``ceil(log2 N)`` questions and a guess, the best that any player two can guarantee, since
 t charged turns tell at most 2**t secrets apart.
 """
@@ -33,6 +37,7 @@ import dataclasses
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from twoplayer_jax import game as game_lib
 from twoplayer_jax import players as players_lib
@@ -51,6 +56,8 @@ class TwentyQuestions(game_lib.Game):
     question_cost: charged for each of player two's turns that is not a correct guess.
     per_turn_rewards: pay costs and reward as they fall due instead of at the end.
     turn_slack: tokens a player-two turn may hold beyond the longest question.
+    secret_in_private: state the secret in seat one's private text, so that a model can
+      play player one.
   """
   num_secrets: int = 64
   max_questions: int = 10
@@ -58,6 +65,7 @@ class TwentyQuestions(game_lib.Game):
   question_cost: float = 0.05
   per_turn_rewards: bool = False
   turn_slack: int = 2
+  secret_in_private: bool = False
 
   def __post_init__(self):
     if not 2 <= self.num_secrets <= 10 ** 8:
@@ -76,6 +84,20 @@ class TwentyQuestions(game_lib.Game):
   @property
   def min_opening_length(self) -> int:
     return self.max_opening_length  # Every opening has the same length.
+
+  @property
+  def private_length(self) -> int:
+    return len("secret ") + self.digits if self.secret_in_private else 0
+
+  def private(self, hidden, seat) -> jax.Array:
+    """``secret 37``, the secret in ``digits`` places, for seat one; ``secret ??`` for
+    seat two; no text without ``secret_in_private``."""
+    if not self.secret_in_private:
+      return super().private(hidden, seat)
+    powers = jnp.asarray(10 ** np.arange(self.digits - 1, -1, -1), jnp.int32)
+    digits = text.ZERO + hidden["one"]["secret"] // powers % 10
+    shown = jnp.where(seat == game_lib.ONE, digits, ord("?"))
+    return jnp.concatenate([text.literal("secret ")[0], shown]).astype(jnp.int32)
 
   @property
   def max_length(self) -> int:
