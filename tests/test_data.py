@@ -2,6 +2,7 @@
 
 import functools
 import hashlib
+import json
 import os
 
 import jax
@@ -153,6 +154,19 @@ def test_rebuilding_reuses_same_settings_and_refuses_others(data_dir, tmp_path):
     build.build(name, data_dir, **{**SETTINGS, "seed": 4})
   assert digest == {f: hashlib.sha256(open(os.path.join(builder.data_dir, f), "rb").read())
                     .hexdigest() for f in files}
+  # Data built before the game had a field (here: as if it had no num_digits) is reused,
+  # the field taken at its default; a stored value is still compared.
+  path = os.path.join(builder.data_dir, "metadata.json")
+  metadata = json.load(open(path))
+  del metadata["settings"]["game"]["num_digits"]
+  json.dump(metadata, open(path, "w"))
+  build.build(name, data_dir, **SETTINGS)
+  metadata["settings"]["game"]["num_digits"] = 2
+  json.dump(metadata, open(path, "w"))
+  with pytest.raises(FileExistsError, match="other settings.*num_digits"):
+    build.build(name, data_dir, **SETTINGS)
+  metadata["settings"]["game"]["num_digits"] = 3
+  json.dump(metadata, open(path, "w"))
   # A fresh build with the same settings writes the same records (in the same order).
   again = build.build(name, str(tmp_path), **SETTINGS)
   for x, y in zip(read_all(sources.load(name, "train", data_dir)),

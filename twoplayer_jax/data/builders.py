@@ -13,6 +13,7 @@ import dataclasses
 import inspect
 import json
 import os
+from typing import Any
 
 from etils import epath
 import jax
@@ -41,6 +42,8 @@ def check_settings(builder: tfds.core.DatasetBuilder, settings: dict) -> bool:
     with open(path) as f:
       stored = json.load(f).get("settings")
   settings = json.loads(json.dumps(settings))  # Tuples as lists, as they were stored.
+  if stored is not None:
+    stored = json.loads(json.dumps(builder.upgrade(stored)))
   if stored == settings:
     return True
   if isinstance(stored, dict):
@@ -85,6 +88,11 @@ class RecordBuilder(tfds.core.GeneratorBasedBuilder):
   @abc.abstractmethod
   def settings(self) -> dict:
     """The generating settings, written into the metadata and compared on rebuilding."""
+
+  def upgrade(self, stored: Any) -> Any:
+    """Stored settings as this code would write them for the same data (e.g. with fields
+    added since at the defaults that generate as before); as they are by default."""
+    return stored
 
   @abc.abstractmethod
   def _features(self) -> dict:
@@ -161,6 +169,17 @@ class GameRecordBuilder(RecordBuilder):
             "config": self.builder_config.settings(), "game": played,
             "num_examples": {s: n for s, n in self._num.items() if n},
             "seed": self._seed, "batch_size": self._batch_size}
+
+  def upgrade(self, stored: Any) -> Any:
+    """A game field missing from the stored settings (added to the game after the data
+    was built) at its default: a game gains a field only with a default that plays as
+    before. A stored value is never replaced."""
+    if not (isinstance(stored, dict) and isinstance(stored.get("game"), dict)):
+      return stored
+    game, _ = generate.setup(self.builder_config)
+    added = {f.name: f.default for f in dataclasses.fields(game)
+             if f.name not in stored["game"] and f.default is not dataclasses.MISSING}
+    return {**stored, "game": {**stored["game"], **added}}
 
   def _splits(self) -> dict[str, int | None]:
     if not self._num["train"] or self._num["train"] < 0 or self._num["validation"] < 0:
