@@ -1,6 +1,7 @@
 # make run: set up .venv and run the main job on its default config.
 # make test: set up .venv if needed and run the test suite (on 2 workers; tests/conftest.py
-# says how --dist loadgroup shares the tests out).
+# says how --dist loadgroup shares the tests out). make test-fast: the tests that launch no
+# process (pytest -m 'not subprocess').
 # make results: every experiment's default variant, then RESULTS.md.
 # make bench: the benchmarks of BENCHMARKS.md, figures in workdirs/bench/.
 PYTHON ?= python3
@@ -9,7 +10,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test results bench clean
+.PHONY: run test test-fast results bench clean
 EXPERIMENTS := pipeline chain_of_thought in_context hallucination red_team twenty_questions \
 	exploitability self_play
 
@@ -29,6 +30,9 @@ $(TEST_STAMP): $(STAMP) requirements-test.txt
 
 test: $(TEST_STAMP)
 	$(PY) -m pytest -n 2 --dist loadgroup -rs tests
+
+test-fast: $(TEST_STAMP)
+	$(PY) -m pytest -n 2 --dist loadgroup -rs -m "not subprocess" tests
 
 results: $(STAMP)
 	for name in $(EXPERIMENTS); do \

@@ -136,12 +136,20 @@ def assess(c, game, human, model, scorer, params, records) -> dict:
     two = games.player(GAME, 2, name, game, **settings)
     traj = rollout.play(game, (human, two), (None, None), key, c.eval_games)
     summary["demonstrators"][name] = float(jnp.mean(traj.returns[:, 1]))
-  payoff = {n: summary["stages"][n]["payoff"]["mean"] for n in POLICIES}
-  summary["claim_1"] = {
-      "pretrain < sft < rlhf": payoff["pretrain"] < payoff["sft"] < payoff["rlhf"],
-      "rlhf > sft demonstrator": payoff["rlhf"] > summary["demonstrators"]["average"],
-      "rl_payoff - rlhf": payoff["rl_payoff"] - payoff["rlhf"]}
+  summary["claim_1"] = verdict(summary)
   return summary
+
+
+def verdict(summary: dict) -> dict:
+  """Claim 1 from the stages' mean payoffs: whether pre-train < SFT < RLHF (the outcome),
+  whether RLHF beats the average demonstrator SFT cloned, and RL on the payoff minus RLHF."""
+  payoff = {n: summary["stages"][n]["payoff"]["mean"] for n in POLICIES}
+  ordered = payoff["pretrain"] < payoff["sft"] < payoff["rlhf"]
+  return {
+      "pretrain < sft < rlhf": ordered,
+      "rlhf > sft demonstrator": payoff["rlhf"] > summary["demonstrators"]["average"],
+      "rl_payoff - rlhf": payoff["rl_payoff"] - payoff["rlhf"],
+      "outcome": "confirmed" if ordered else "not confirmed"}
 
 
 def table(summary: dict) -> str:
@@ -186,11 +194,10 @@ def report(summary: dict, save) -> str:
       f"| {n} | {f(s['payoff'])} | {f(s['payoff_greedy'])} | {f(s['reward_model_score'])} | "
       f"{f(s['kl_to_sft'])} | {s['tokens']:,} | {s['seconds']:.0f} |" for n, s in stages.items())
   payoff = {n: stages[n]["payoff"]["mean"] for n in names}
-  claim = summary["claim_1"]
-  verdict = ("confirmed" if claim["pretrain < sft < rlhf"] else "not confirmed")
+  claim = verdict(summary)  # By the current rule: a summary saved before has no outcome.
   exceeds = "exceeds" if claim["rlhf > sft demonstrator"] else "does not exceed"
   demo = summary["demonstrators"]["average"]
-  return f"""Claim 1 (payoff pre-train < SFT < RLHF) is **{verdict}** here: {payoff['pretrain']:.3f} <
+  return f"""Claim 1 (payoff pre-train < SFT < RLHF) is **{claim['outcome']}** here: {payoff['pretrain']:.3f} <
 {payoff['sft']:.3f} < {payoff['rlhf']:.3f} is {claim['pretrain < sft < rlhf']}. RLHF against the learned
 reward {exceeds} the SFT demonstrator it was cloned from ({payoff['rlhf']:.3f} vs {demo:.3f}). RL on the
 true payoff reaches {payoff['rl_payoff']:.3f} ({claim['rl_payoff - rlhf']:+.3f} over RLHF with the learned

@@ -71,6 +71,14 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # Stable.
 
 
+def pytest_collection_modifyitems(items):
+  """Marks ``subprocess`` every test that runs an experiment's smoke variant (through the
+  ``smoke_env`` fixture), besides those marked by hand."""
+  for item in items:
+    if "smoke_env" in getattr(item, "fixturenames", ()):
+      item.add_marker(pytest.mark.subprocess)
+
+
 @pytest.fixture(scope="session")
 def smoke_env():
   """The environment of an experiment's smoke run in a subprocess: CPU only, with the
@@ -98,18 +106,27 @@ def run_smoke(smoke_env):
   return run
 
 
+def stage_files(workdir: str, stage: str) -> dict:
+  """What a run that trains ``stage`` changes: its ``stage.json``'s mtime, its metrics'
+  bytes and its checkpoints' steps."""
+  with open(os.path.join(workdir, stage, "metrics.jsonl"), "rb") as f:
+    return {"stage.json": os.path.getmtime(os.path.join(workdir, stage, "stage.json")),
+            "metrics": f.read(),
+            "checkpoints": sorted(os.listdir(os.path.join(workdir, stage, "checkpoints")))}
+
+
 @pytest.fixture(scope="session")
 def run_smoke_twice(run_smoke):
-  """``run_smoke_twice(name, tmp, stages) -> (workdir, first, second, mtimes, first_seconds,
-  second_seconds)``: the smoke variant run twice in one workdir, the second resuming the
-  first; ``mtimes`` of each stage's ``stage.json`` after the first run."""
+  """``run_smoke_twice(name, tmp, stages) -> (workdir, first, second, files_first,
+  files_second)``: the smoke variant run twice in one workdir, the second resuming the
+  first; ``stage_files`` of each of ``stages`` after each run."""
 
   def run(name, tmp, stages):
     workdir = str(tmp / "work")
-    first, first_seconds = run_smoke(name, tmp)
-    mtimes = {s: os.path.getmtime(os.path.join(workdir, s, "stage.json")) for s in stages}
-    second, second_seconds = run_smoke(name, tmp)
-    return workdir, first, second, mtimes, first_seconds, second_seconds
+    first, _ = run_smoke(name, tmp)
+    files_first = {s: stage_files(workdir, s) for s in stages}
+    second, _ = run_smoke(name, tmp)
+    return workdir, first, second, files_first, {s: stage_files(workdir, s) for s in stages}
 
   return run
 

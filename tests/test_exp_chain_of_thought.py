@@ -109,3 +109,58 @@ def test_claim_compares_trained_and_longer_problems():
   assert not cot.claim(summary)["qca beats qa beyond training"]
   summary["formats"]["qca"]["accuracy"]["2"]["std"] = 0.6
   assert not cot.claim(summary)["qca beats qa on hardest trained"]
+
+
+def _summary(qa, qca, train_digits=(1, 2)):
+  """Claim 2's inputs: each format's ``(mean, std)`` accuracy on 1, 2, ... digits."""
+  acc = lambda pairs: {str(d): {"mean": m, "std": s} for d, (m, s) in enumerate(pairs, 1)}
+  return {"train_digits": list(train_digits),
+          "formats": {"qa": {"accuracy": acc(qa)}, "qca": {"accuracy": acc(qca)}}}
+
+
+def test_verdict_confirmed_when_qca_wins_clearly_on_the_hardest_and_beyond():
+  v = cot.claim(_summary(qa=[(0.75, 0.0), (0.5, 0.0625), (0.125, 0.0)],
+                         qca=[(0.8125, 0.0), (0.875, 0.0625), (0.25, 0.0)]))
+  assert v == {"gain": {"1": 0.0625, "2": 0.375, "3": 0.125},
+               "qca beats qa on average": True, "qca beats qa on hardest trained": True,
+               "qca beats qa beyond training": True,
+               "gain larger on hardest trained than easiest": True,
+               "mean gain beyond training": 0.125}
+
+
+def test_verdict_not_confirmed_when_qa_wins():
+  # Beyond training, one clear gain (4 digits) is enough; the mean gain is over both lengths.
+  v = cot.claim(_summary(qa=[(0.75, 0.0), (0.5, 0.0), (0.25, 0.0), (0.25, 0.0)],
+                         qca=[(0.5, 0.0), (0.25, 0.0), (0.25, 0.0), (0.5, 0.0)]))
+  assert v == {"gain": {"1": -0.25, "2": -0.25, "3": 0.0, "4": 0.25},
+               "qca beats qa on average": False, "qca beats qa on hardest trained": False,
+               "qca beats qa beyond training": True,
+               "gain larger on hardest trained than easiest": False,
+               "mean gain beyond training": 0.125}
+
+
+def test_verdict_a_gain_just_below_clear_gain_is_not_clear():
+  gain = cot.CLEAR_GAIN
+  v = cot.claim(_summary(qa=[(0.5, 0.0), (0.0, 0.0), (0.0, 0.0)],
+                         qca=[(0.5, 0.0), (gain, 0.0), (gain - 1e-9, 0.0)]))
+  assert v == {"gain": {"1": 0.0, "2": gain, "3": gain - 1e-9},
+               "qca beats qa on average": True, "qca beats qa on hardest trained": True,
+               "qca beats qa beyond training": False,
+               "gain larger on hardest trained than easiest": True,
+               "mean gain beyond training": gain - 1e-9}
+
+
+def test_verdict_a_clear_gain_exceeds_the_sum_of_the_formats_stds():
+  # 2 digits: 0.1875 is above CLEAR_GAIN and hypot(0.125, 0.125), below 0.125 + 0.125;
+  # 3 digits: 0.25, that sum, is enough.
+  v = cot.claim(_summary(qa=[(0.5, 0.0), (0.25, 0.125), (0.0, 0.125)],
+                         qca=[(0.5, 0.0), (0.4375, 0.125), (0.25, 0.125)]))
+  assert not v["qca beats qa on hardest trained"] and v["qca beats qa beyond training"]
+
+
+def test_verdict_has_no_beyond_training_figures_when_every_length_was_trained():
+  v = cot.claim(_summary(qa=[(0.5, 0.0), (0.25, 0.0)], qca=[(0.75, 0.0), (0.0, 0.0)]))
+  assert v == {"gain": {"1": 0.25, "2": -0.25}, "qca beats qa on average": False,
+               "qca beats qa on hardest trained": False, "qca beats qa beyond training": None,
+               "gain larger on hardest trained than easiest": False,
+               "mean gain beyond training": None}

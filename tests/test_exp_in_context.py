@@ -76,3 +76,43 @@ def test_checks_and_claim():
   assert claim["rises from smallest to largest pool"]
   assert not claim["never falls with more tasks"]
   assert claim["largest pool rises from fewest to most examples"]
+
+
+def _summary(*pools, num_examples=(0, 2, 4)):
+  """Claim 3's inputs: each pool's mean held-out accuracy per number of examples, for pools
+  of 4 and 64 tasks and unlimited (as many as given, smallest first)."""
+  held_out = lambda means: {"held_out": {str(k): {"mean": m} for k, m in zip(num_examples, means)}}
+  return {"num_examples": list(num_examples),
+          "pools": {name: held_out(means) for name, means in zip(("4", "64", "all"), pools)}}
+
+
+def test_verdict_confirmed_when_accuracy_rises_with_tasks_and_examples():
+  v = icl.claim(_summary((0.125, 0.25, 0.25), (0.125, 0.375, 0.5), (0.25, 0.5, 0.75)))
+  assert v == {"held-out accuracy with most examples, per pool": [0.25, 0.5, 0.75],
+               "rises from smallest to largest pool": True, "never falls with more tasks": True,
+               "largest pool rises from fewest to most examples": True,
+               "largest pool never falls with more examples": True}
+
+
+def test_verdict_not_confirmed_when_accuracy_falls():
+  v = icl.claim(_summary((0.25, 0.5, 0.75), (0.25, 0.5, 0.75), (0.75, 0.5, 0.5)))
+  assert v == {"held-out accuracy with most examples, per pool": [0.75, 0.75, 0.5],
+               "rises from smallest to largest pool": False, "never falls with more tasks": False,
+               "largest pool rises from fewest to most examples": False,
+               "largest pool never falls with more examples": False}
+
+
+def test_verdict_flat_accuracy_does_not_rise_but_never_falls():
+  v = icl.claim(_summary((0.0, 0.5, 0.5), (0.5, 0.5, 0.5)))
+  assert v == {"held-out accuracy with most examples, per pool": [0.5, 0.5],
+               "rises from smallest to largest pool": False, "never falls with more tasks": True,
+               "largest pool rises from fewest to most examples": False,
+               "largest pool never falls with more examples": True}
+
+
+def test_verdict_rises_end_to_end_through_a_dip():
+  v = icl.claim(_summary((0.5, 0.5, 0.25), (0.5, 0.5, 0.75), (0.25, 0.0, 0.5)))
+  assert v == {"held-out accuracy with most examples, per pool": [0.25, 0.75, 0.5],
+               "rises from smallest to largest pool": True, "never falls with more tasks": False,
+               "largest pool rises from fewest to most examples": True,
+               "largest pool never falls with more examples": False}

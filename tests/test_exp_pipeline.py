@@ -16,7 +16,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from experiments import report
+from experiments import pipeline, report
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STAGES = ("pretrain", "sft", "reward_model", "rlhf", "rl_payoff")
@@ -174,3 +174,30 @@ def test_report_writes_results_from_the_summaries(runs, tmp_path):
   assert "Not run yet: `python -m experiments.red_team" in text
   assert f"{summary['stages']['sft']['payoff']['mean']:.3f}" in text
   assert (tmp_path / "results" / "pipeline_stages.png").stat().st_size > 1000
+
+
+def _summary(pretrain=0.25, sft=0.5, rlhf=0.75, rl_payoff=0.875, average=0.625):
+  """Claim 1's inputs: each policy's mean payoff, and the SFT demonstrator's."""
+  payoffs = {"pretrain": pretrain, "sft": sft, "rlhf": rlhf, "rl_payoff": rl_payoff}
+  return {"stages": {n: {"payoff": {"mean": m}} for n, m in payoffs.items()},
+          "demonstrators": {"average": average}}
+
+
+def test_verdict_confirmed_when_the_payoff_rises_stage_by_stage():
+  assert pipeline.verdict(_summary()) == {
+      "pretrain < sft < rlhf": True, "rlhf > sft demonstrator": True, "rl_payoff - rlhf": 0.125,
+      "outcome": "confirmed"}
+
+
+def test_verdict_not_confirmed_when_rlhf_falls_below_sft():
+  assert pipeline.verdict(_summary(rlhf=0.375)) == {
+      "pretrain < sft < rlhf": False, "rlhf > sft demonstrator": False, "rl_payoff - rlhf": 0.5,
+      "outcome": "not confirmed"}
+
+
+def test_verdict_not_confirmed_when_sft_only_ties_pretrain():
+  # Beating the demonstrator does not make the outcome; a tie with it is no win.
+  assert pipeline.verdict(_summary(pretrain=0.5, rl_payoff=0.5)) == {
+      "pretrain < sft < rlhf": False, "rlhf > sft demonstrator": True, "rl_payoff - rlhf": -0.25,
+      "outcome": "not confirmed"}
+  assert not pipeline.verdict(_summary(average=0.75))["rlhf > sft demonstrator"]

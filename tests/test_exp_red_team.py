@@ -92,3 +92,43 @@ def test_claim_compares_the_last_round():
   assert not claim["red team finds more failures"]
   assert claim["defenders where the red team wins more often than every scripted attacker"] == (
       "3 of 4")
+
+
+def _summary(adversarial, scripted_only, margins=(0.25, 0.25, 0.25, 0.25)):
+  """Claim 5's inputs: two rounds per line, round 0's defender (shared) with worst case -1 ± 0,
+  round 1's with worst case ``(mean, std)``; ``margins``: the red team's success rate minus
+  the best scripted attacker's, row by row (the adversarial line's first)."""
+  def rows(final, first, last):
+    return [{"worst_case": {"mean": -1.0, "std": 0.0},
+             "learned_minus_best_scripted": {"mean": first}},
+            {"worst_case": {"mean": final[0], "std": final[1]},
+             "learned_minus_best_scripted": {"mean": last}}]
+
+  return {"lines": {"adversarial": rows(adversarial, *margins[:2]),
+                    "scripted_only": rows(scripted_only, *margins[2:])}}
+
+
+def test_verdict_confirmed_when_the_red_team_finds_more_and_the_gap_exceeds_the_spread():
+  # The gap 0.25 is more than hypot(0.125, 0.125), though not more than 0.125 + 0.125.
+  v = red_team.claim(_summary((0.5, 0.125), (0.25, 0.125)))
+  assert v == {
+      "defenders where the red team wins more often than every scripted attacker": "4 of 4",
+      "red team finds more failures": True,
+      "final worst case, adversarial minus scripted_only": 0.25,
+      "adversarial training raises the worst case": True}
+
+
+def test_verdict_not_confirmed_when_the_gap_is_within_the_spread():
+  # The gap 0.15625 is more than either std, not more than their hypot; a margin of 0 is no win.
+  v = red_team.claim(_summary((0.40625, 0.125), (0.25, 0.125), margins=(0.25, 0.0, -0.125, 0.25)))
+  assert v == {
+      "defenders where the red team wins more often than every scripted attacker": "2 of 4",
+      "red team finds more failures": False,
+      "final worst case, adversarial minus scripted_only": 0.15625,
+      "adversarial training raises the worst case": False}
+
+
+def test_verdict_a_lower_adversarial_worst_case_does_not_raise_it():
+  v = red_team.claim(_summary((0.0, 0.0), (0.5, 0.0)))
+  assert v["final worst case, adversarial minus scripted_only"] == -0.5
+  assert not v["adversarial training raises the worst case"]

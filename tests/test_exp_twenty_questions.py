@@ -1,7 +1,6 @@
 """The twenty questions experiment (claim 6): its smoke run, resume, report and helpers."""
 
 import math
-import os
 
 import jax
 import jax.numpy as jnp
@@ -45,10 +44,10 @@ def test_summary_has_every_policy_and_the_curves(runs):
 
 
 def test_running_again_reuses_the_finished_stages(runs):
-  workdir, first, second, mtimes, first_seconds, second_seconds = runs
-  for s in STAGES:
-    assert os.path.getmtime(os.path.join(workdir, s, "stage.json")) == mtimes[s]
-  assert second_seconds < first_seconds
+  """The rerun trains nothing: no stage record, metric row or checkpoint is written."""
+  _, first, second, files_first, files_second = runs
+  assert files_second == files_first
+  assert all(files_first[s]["metrics"] and files_first[s]["checkpoints"] for s in STAGES)
   drop = lambda s: {k: v for k, v in s.items() if k != "command"}
   assert drop(second) == drop(first)
 
@@ -90,3 +89,53 @@ def test_outcomes_count_an_unsolved_game_and_its_charged_turns():
   results = twenty_questions.outcomes(game, traj)
   assert not bool(results["solved"][0]) and int(results["charged"][0]) == 3
   np.testing.assert_allclose(results["payoff"], [-0.3], atol=1e-6)
+
+
+def _summary(**rl):
+  """Claim 6's inputs: the clones' payoffs 0.25 (average) and 0.5 (expert), and ``rl``'s
+  policies as ``(algorithm, per-turn rewards, final payoff, payoff curve)``; stds 0.0625."""
+  policy = lambda payoff, **s: {"sampled": {"payoff": {"mean": payoff, "std": 0.0625}}, **s}
+  policies = {"clone_average": policy(0.25), "clone_expert": policy(0.5)}
+  for name, (algorithm, per_turn, payoff, _) in rl.items():
+    policies[name] = policy(payoff, algorithm=algorithm, per_turn_rewards=per_turn)
+  return {"policies": policies, "curves": {n: {"mean": curve} for n, (*_, curve) in rl.items()}}
+
+
+def test_verdict_per_turn_rewards_beat_terminal_ones_beyond_the_spread():
+  v = twenty_questions.verdict(_summary(rl_ppo_terminal=("ppo", False, 0.5, [0.0, 0.25]),
+                                        rl_ppo_per_turn=("ppo", True, 0.75, [0.25, 0.75])))
+  assert v == {
+      "rl_beats_clone_average": {"rl_ppo_terminal": True, "rl_ppo_per_turn": True},
+      "rl_beats_clone_expert": {"rl_ppo_terminal": False, "rl_ppo_per_turn": True},
+      "mean_payoff_over_iterations": {"rl_ppo_terminal": 0.125, "rl_ppo_per_turn": 0.5},
+      "ppo: per_turn - terminal": {"final": 0.25, "over_iterations": 0.375,
+                                   "final_beyond_spread": True}}
+
+
+def test_verdict_per_turn_gain_within_the_spread_is_not_beyond_it():
+  # 0.625 - 0.0625 = 0.5 + 0.0625: the seeds' spreads touch.
+  v = twenty_questions.verdict(_summary(rl_ppo_terminal=("ppo", False, 0.5, [0.5]),
+                                        rl_ppo_per_turn=("ppo", True, 0.625, [0.25])))
+  assert v == {
+      "rl_beats_clone_average": {"rl_ppo_terminal": True, "rl_ppo_per_turn": True},
+      "rl_beats_clone_expert": {"rl_ppo_terminal": False, "rl_ppo_per_turn": False},
+      "mean_payoff_over_iterations": {"rl_ppo_terminal": 0.5, "rl_ppo_per_turn": 0.25},
+      "ppo: per_turn - terminal": {"final": 0.125, "over_iterations": -0.25,
+                                   "final_beyond_spread": False}}
+
+
+def test_verdict_terminal_rewards_ahead_beyond_the_spread_is_a_difference_too():
+  v = twenty_questions.verdict(_summary(rl_grpo_terminal=("grpo", False, 0.75, [0.5]),
+                                        rl_grpo_per_turn=("grpo", True, 0.25, [0.5])))
+  assert v["grpo: per_turn - terminal"] == {"final": -0.5, "over_iterations": 0.0,
+                                            "final_beyond_spread": True}
+  assert v["rl_beats_clone_average"] == {"rl_grpo_terminal": True, "rl_grpo_per_turn": False}
+
+
+def test_verdict_compares_rewards_only_within_an_algorithm_run_with_both():
+  v = twenty_questions.verdict(_summary(rl_ppo_terminal=("ppo", False, 0.5, [0.5]),
+                                        rl_rloo_per_turn=("rloo", True, 0.75, [0.5]),
+                                        rl_grpo_per_turn=("grpo", True, 0.5, [0.5]),
+                                        rl_grpo_terminal=("grpo", False, 0.75, [0.5])))
+  assert [k for k in v if k.endswith("per_turn - terminal")] == ["grpo: per_turn - terminal"]
+  assert v["grpo: per_turn - terminal"]["final"] == -0.25

@@ -69,6 +69,7 @@ launch.run(main)
 """
 
 
+@pytest.mark.subprocess
 def test_a_second_run_into_a_workdir_in_use_is_refused_naming_the_holder(tmp_path):
   workdir = tmp_path / "run"
   holder = subprocess.Popen(
@@ -145,6 +146,7 @@ launch.prepare_workdir(config, sys.argv[1])
 """
 
 
+@pytest.mark.subprocess
 def test_a_failing_write_of_config_json_leaves_the_earlier_one_whole(tmp_path):
   launch.prepare_workdir(smoke(), str(tmp_path))
   before = snapshot(tmp_path)
@@ -155,6 +157,7 @@ def test_a_failing_write_of_config_json_leaves_the_earlier_one_whole(tmp_path):
 
 # Validation before anything is written.
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("override, message", [
     ("--config.dataset=game_transcripts/chess_expert",
      "ConfigError: config.dataset = 'game_transcripts/chess_expert': not a dataset the data "
@@ -227,6 +230,7 @@ launch.run(main)
 """
 
 
+@pytest.mark.subprocess
 def test_a_full_disk_is_one_line_naming_the_last_complete_checkpoint(tmp_path):
   workdir = tmp_path / "run"
   for step, mtime in (("checkpoints/8", 1), ("sft/checkpoints/12", 2),

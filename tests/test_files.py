@@ -29,6 +29,7 @@ def test_a_failed_write_leaves_the_old_file_whole(tmp_path):
   assert os.listdir(tmp_path) == ["config.json"]
 
 
+@pytest.mark.subprocess
 def test_a_file_size_limit_mid_write_leaves_the_old_file_whole(tmp_path):
   """The fault a user hit: writing under a file-size limit (EFBIG) used to leave
   config.json empty, and every later run then failed to read it."""

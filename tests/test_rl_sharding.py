@@ -11,6 +11,8 @@ import sys
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.subprocess
+
 CHECK = pathlib.Path(__file__).with_name("rl_sharding_check.py")
 
 

@@ -64,13 +64,11 @@ def test_recorded_logprobs_and_values_equal_the_full_forward_pass():
 def test_greedy_play_is_the_argmax_and_top_k_stays_in_the_top_k():
   greedy = players.model_player(MODEL, GAME, temperature=0.0)
   a = rollout.play(GAME, (ONE, greedy), (None, PARAMS), jax.random.key(3), 8)
-  b = rollout.play(GAME, (ONE, greedy), (None, PARAMS), jax.random.key(4), 8)
   positions = jnp.broadcast_to(jnp.arange(GAME.max_length), a.tokens.shape)
   logits, _, _ = MODEL.apply(PARAMS, a.tokens, positions)
   best = jnp.argmax(objectives.log_policy(logits[:, :-1]), -1)
   np.testing.assert_array_equal(jnp.where(a.played[:, 1:], best, 0),
                                 jnp.where(a.played[:, 1:], a.tokens[:, 1:], 0))
-  del b
   top2 = players.model_player(MODEL, GAME, top_k=2)
   c = rollout.play(GAME, (ONE, top2), (None, PARAMS), jax.random.key(3), 8)
   logits, _, _ = MODEL.apply(PARAMS, c.tokens, positions)

@@ -12,6 +12,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.subprocess
+
 CHECK = pathlib.Path(__file__).with_name("sharding_check.py")
 TOL = 1e-5
 RUNS = ("data8", "data2_fsdp4", "data4_tensor2", "pmap", "shard_map")

@@ -4,6 +4,8 @@ Single-digit sums keep these learning tests to seconds; seeds are fixed and the 
 are a fraction of the gains measured with them.
 """
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -80,21 +82,46 @@ def test_grouped_forward_reads_each_shared_prefix_once_and_changes_nothing(weak_
     train.grouped_forward(MODEL, params, traj.tokens, 5, 6)
 
 
-def test_rl_from_a_weak_policy_raises_the_payoff(weak_policy):
-  """Three seeds side by side (single seeds' gains range from 0.07 to 0.25)."""
-  before = payoff(weak_policy)
+@dataclasses.dataclass(frozen=True)
+class Parity(type(GAME)):
+  """The arithmetic game paying for a reply whose bytes sum to an even number: a payoff a
+  policy can learn to collect without adding (the control of the RL test)."""
+
+  def payoff(self, state):
+    pos = jnp.arange(state.tokens.shape[0])
+    reply = (pos >= state.opening_length) & (pos < state.length)
+    even = jnp.sum(jnp.where(reply, state.tokens, 0)) % 2 == 0
+    return jnp.where(even, 1.0, 0.0) * jnp.ones(2)
+
+
+def grpo(params, game, iterations):
+  """Three seeds of GRPO from ``params`` on ``game``: their params and last metrics."""
   tx = train.optimizer(1e-3, 1000)
   settings = train.RLSettings(algorithm="grpo", num_openings=16, group_size=8, epochs=2,
                               minibatches=2)
-  iteration = jax.jit(jax.vmap(train.make_iteration(GAME, MODEL, tx, HUMAN, settings),
+  iteration = jax.jit(jax.vmap(train.make_iteration(game, MODEL, tx, HUMAN, settings),
                                in_axes=(0, None)), donate_argnums=0)
-  state = jax.vmap(lambda key: train.create(weak_policy, tx, key))(
+  state = jax.vmap(lambda key: train.create(params, tx, key))(
       jax.random.split(jax.random.key(2), 3))
-  for _ in range(60):
+  for _ in range(iterations):
     state, metrics = iteration(state, train.Params())
-  assert (np.asarray(state.step) == 60).all()
-  after = [payoff(jax.tree.map(lambda x: x[i], state.params)) for i in range(3)]
-  assert np.mean(after) > before + 0.1, (before, after)
+  assert (np.asarray(state.step) == iterations).all()
+  return [jax.tree.map(lambda x: x[i], state.params) for i in range(3)], metrics
+
+
+def test_rl_from_a_weak_policy_raises_the_payoff_and_a_payoff_not_about_adding_does_not(
+    weak_policy):
+  """Greedy as well as sampled: the gain is not the sharpening of what the clone knew
+  (measured: sampled 0.22 to 0.45-0.50, greedy 0.34 to 0.45-0.53 in every seed). The
+  control learns as hard (its own payoff reaches 1 in 40 iterations) and lowers the sum's
+  payoff (measured: 0.06-0.19)."""
+  before, before_greedy = payoff(weak_policy), payoff(weak_policy, temperature=0.0)
+  learned, _ = grpo(weak_policy, GAME, 150)
+  assert np.mean([payoff(p) for p in learned]) > before + 0.15
+  assert min(payoff(p, temperature=0.0) for p in learned) > before_greedy + 0.06
+  control, metrics = grpo(weak_policy, Parity(**dataclasses.asdict(GAME)), 40)
+  assert float(jnp.min(metrics["payoff_two"])) > 0.9
+  assert np.mean([payoff(p) for p in control]) < before + 0.15
 
 
 def test_rl_iteration_vmaps_over_seeds(weak_policy):
@@ -142,7 +169,37 @@ def test_reward_model_learns_player_ones_preferences():
   assert float(jnp.mean(margin[held_out["keep"]] > 0)) > 0.85
 
 
-def test_dpo_step_raises_the_chosen_relative_to_the_rejected(weak_policy):
+def test_a_regression_reward_model_learns_the_payoff():
+  """Scores regressed on the payoff of an average player's games (right half the time):
+  they tell right from wrong answers to held-out questions."""
+  tx = train.optimizer(3e-3, 600, warmup_steps=30)
+  update = train.jit_update(train.reward_model_step(MODEL, tx, loss="regression"))
+
+  @jax.jit
+  def games_(key):
+    traj = rollout.play(GAME, (HUMAN, AVERAGE), (None, None), key, 64)
+    return {"tokens": traj.tokens, "length": traj.length, "payoff": traj.returns[:, 1]}
+
+  state = train.create(MODEL.init(jax.random.key(4)), tx, jax.random.key(5))
+  for i in range(600):
+    state, metrics = update(state, games_(jax.random.key(400 + i)))
+  held_out = games_(jax.random.key(9))
+  _, scalars, _ = MODEL.apply(state.params, held_out["tokens"],
+                              train.steps.positions_of(held_out["tokens"]))
+  scores = objectives.final_scores(scalars, held_out["length"])
+  right = held_out["payoff"] > 0.5
+  error = float(jnp.mean(jnp.square(scores - held_out["payoff"])))
+  ordered = float(jnp.mean(scores[right][:, None] > scores[~right][None, :]))
+  # Measured: an error 0.55 times the best constant's (the variance), 87% of the (right,
+  # wrong) pairs ordered.
+  assert error < 0.7 * float(jnp.var(held_out["payoff"]))
+  assert ordered > 0.8
+
+
+@pytest.mark.parametrize("kind, loss_at_reference", [("dpo", np.log(2)),
+                                                     ("ipo", (1 / (2 * 0.1)) ** 2)])
+def test_a_preference_step_raises_the_chosen_relative_to_the_rejected(weak_policy, kind,
+                                                                      loss_at_reference):
   traj = rollout.play(GAME, (HUMAN, players.model_player(MODEL, GAME)), (None, weak_policy),
                       jax.random.key(8), 16, group_size=2)
   mask = (game_lib.role_mask(traj.owner, 2) & traj.played).astype(jnp.float32)
@@ -150,13 +207,13 @@ def test_dpo_step_raises_the_chosen_relative_to_the_rejected(weak_policy):
            "chosen_mask": mask[0::2], "rejected_mask": mask[1::2]}
   batch = train.with_reference(MODEL, weak_policy, batch)
   tx = train.optimizer(1e-3, 10)
-  update = jax.jit(train.preference_step(MODEL, tx, beta=0.1))
+  update = jax.jit(train.preference_step(MODEL, tx, beta=0.1, kind=kind))
   state, metrics = update(train.create(weak_policy, tx, jax.random.key(0)), batch)
   after = train.with_reference(MODEL, state.params, batch)
   gain = ((after["ref_chosen"] - batch["ref_chosen"])
           - (after["ref_rejected"] - batch["ref_rejected"]))
   assert float(jnp.mean(gain)) > 0
-  assert float(metrics["loss"]) == pytest.approx(np.log(2), abs=1e-4)  # At the reference.
+  assert float(metrics["loss"]) == pytest.approx(loss_at_reference, rel=1e-4)
 
 
 def test_update_donates_the_old_state():
