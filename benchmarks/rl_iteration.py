@@ -5,7 +5,7 @@
 8 openings x 8 continuations = 64 games per iteration, answers of up to 8 tokens (an
 untrained learner fills them), a 2-layer d=128 learner with one gradient step per
 iteration: play, score, group advantages and the update, all in one jitted function.
-``benchmarks/reference/trl_grpo.py`` times TRL's GRPOTrainer on the same work.
+``benchmarks.versus_trl`` times it against TRL's GRPOTrainer on the same work.
 ``seeds_speedup``: 8 seeds trained by ``vmap`` inside one jit, against the same 8
 iterations run one after another. With ``--devices N`` (N fake CPU devices, set before JAX
 starts) the vmapped seeds are split over the devices, as a TPU user would shard them.
@@ -35,13 +35,18 @@ SETTINGS = train.RLSettings(algorithm="grpo", num_openings=8, group_size=8)
 SEEDS = 8
 
 
-def main():
-  args = ARGS
+def learner():
+  """The optimiser, the (unjitted) iteration and a fresh state of the learner."""
   tx = train.optimizer(1e-4, 1000)
   iteration = train.make_iteration(GAME, MODEL, tx, games.player("arithmetic", 1, "human", GAME),
                                    SETTINGS)
+  return tx, iteration, train.create(MODEL.init(jax.random.key(0)), tx, jax.random.key(1))
+
+
+def main():
+  args = ARGS
+  tx, iteration, state = learner()
   fixed = train.Params()
-  state = train.create(MODEL.init(jax.random.key(0)), tx, jax.random.key(1))
   step = jax.jit(iteration)  # Not donated: the benchmark calls it on one state repeatedly.
   first, median = time_call(step, state, fixed, repeats=args.repeats)
   _, metrics = step(state, fixed)

@@ -33,32 +33,45 @@ FIGURES = {"small_b1": ("SMALL", 1, "play_vs_hf_b1"),
            "large_b64": ("LARGE", 64, "play_vs_hf_large_b64")}
 
 
-def parse_args():
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def versus_parser(doc: str, figures) -> argparse.ArgumentParser:
+  """The options of a side-by-side benchmark (``parse_versus`` reads them): the
+  reference's python and threads, rounds, repeats, which of ``figures``, the JSON file."""
+  parser = argparse.ArgumentParser(description=doc.splitlines()[0])
   parser.add_argument("--python", default=str(DEFAULT_PYTHON) if DEFAULT_PYTHON.exists() else None,
                       help="the reference venv's python (default .venv-ref/bin/python)")
-  parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
   parser.add_argument("--threads", type=int, help="the reference's torch threads")
   parser.add_argument("--rounds", type=int, default=3)
   parser.add_argument("--repeats", type=int, default=5)
-  parser.add_argument("--only", help=f"comma-separated figures among {', '.join(FIGURES)}")
+  parser.add_argument("--only", help=f"comma-separated figures among {', '.join(figures)}")
   parser.add_argument("--json", help="write the figures to this JSON file")
+  return parser
+
+
+def parse_versus(parser: argparse.ArgumentParser, figures):
+  """``parser``'s arguments, ``only`` a list of ``figures``' names."""
   args = parser.parse_args()
-  args.only = args.only.split(",") if args.only else list(FIGURES)
-  unknown = set(args.only) - set(FIGURES)
+  args.only = args.only.split(",") if args.only else list(figures)
+  unknown = set(args.only) - set(figures)
   if unknown:
-    parser.error(f"unknown figures {sorted(unknown)}; choose among {list(FIGURES)}")
+    parser.error(f"unknown figures {sorted(unknown)}; choose among {list(figures)}")
   if not args.python:
     parser.error("no reference python: make .venv-ref (benchmarks/reference/requirements.txt) "
                  "or pass --python")
   return args
 
 
-def run_reference(args) -> dict:
+def parse_args():
+  parser = versus_parser(__doc__, FIGURES)
+  parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+  return parse_versus(parser, FIGURES)
+
+
+def run_reference(args, script: Path, *options: str) -> dict:
+  """The figures of the reference ``script`` run by ``args.python`` with ``options`` (and
+  ``args.threads``), read from the JSON file it writes; exits with its output if it fails."""
   with tempfile.TemporaryDirectory() as tmp:
-    out = os.path.join(tmp, "hf.json")
-    command = [args.python, str(REFERENCE), "--device", args.device, "--repeats",
-               str(args.repeats), "--only", ",".join(args.only), "--json", out]
+    out = os.path.join(tmp, "reference.json")
+    command = [args.python, str(script), *options, "--json", out]
     if args.threads:
       command += ["--threads", str(args.threads)]
     done = subprocess.run(command, capture_output=True, text=True)
@@ -66,6 +79,19 @@ def run_reference(args) -> dict:
       sys.exit(f"{' '.join(command)} failed ({done.returncode}):\n{done.stdout}{done.stderr}")
     with open(out) as f:
       return json.load(f)
+
+
+def compare(figures: dict, ratio: str, ours_name: str, theirs_name: str, ours: list[float],
+            theirs: list[float]) -> None:
+  """Adds to ``figures`` the ratio of the medians over rounds of ``ours`` and ``theirs``
+  (one throughput a round), both medians, and each round's figures and ratio."""
+  mine, reference = statistics.median(ours), statistics.median(theirs)
+  figures[ratio] = mine / reference
+  figures[ours_name] = mine
+  figures[theirs_name] = reference
+  figures[f"{ours_name}_rounds"] = [round(x, 1) for x in ours]
+  figures[f"{theirs_name}_rounds"] = [round(x, 1) for x in theirs]
+  figures[f"{ratio}_rounds"] = [round(a / b, 3) for a, b in zip(ours, theirs)]
 
 
 def main():
@@ -84,7 +110,8 @@ def main():
       model, batch, _ = FIGURES[key]
       ours[key].append(
           rollout.bench_play(getattr(rollout, model), batch, args.repeats)["tokens_per_s"])
-    reference = run_reference(args)
+    reference = run_reference(args, REFERENCE, "--device", args.device, "--repeats",
+                              str(args.repeats), "--only", ",".join(args.only))
     for key in args.only:
       theirs[key].append(reference[f"hf_{key}_tokens_per_s"])
 
@@ -94,14 +121,8 @@ def main():
              "torch_threads": reference["torch_threads"], "rounds": args.rounds,
              "repeats": args.repeats}
   for key in args.only:
-    _, _, ratio = FIGURES[key]
-    play, hf = statistics.median(ours[key]), statistics.median(theirs[key])
-    figures[ratio] = play / hf
-    figures[f"play_{key}_tokens_per_s"] = play
-    figures[f"hf_{key}_tokens_per_s"] = hf
-    figures[f"play_{key}_tokens_per_s_rounds"] = [round(x, 1) for x in ours[key]]
-    figures[f"hf_{key}_tokens_per_s_rounds"] = [round(x, 1) for x in theirs[key]]
-    figures[f"{ratio}_rounds"] = [round(a / b, 3) for a, b in zip(ours[key], theirs[key])]
+    compare(figures, FIGURES[key][2], f"play_{key}_tokens_per_s", f"hf_{key}_tokens_per_s",
+            ours[key], theirs[key])
   figures["wall_s"] = time.perf_counter() - t0
   common.report(figures, args.json)
 
