@@ -14,14 +14,19 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Settings for every JAX process of the session: this one, pytest-xdist's workers and the
 # subprocesses they launch, all of which inherit this environment. The tests are mostly
-# compilation, so XLA optimises the compiled code less; and compiled programs go to one
-# persistent cache, fresh for each session (compiled once, then read by every process).
-# This runs when pytest loads this file, before any test module imports jax (no plugin of
-# the session imports it). The process that starts the session, pytest-xdist's controller
-# or a plain pytest, makes the cache; its workers (PYTEST_XDIST_WORKER) inherit it.
-if "--xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):  # Unless set.
-  os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
-                             " --xla_backend_optimization_level=0").strip()
+# compilation, so XLA compiles faster at some cost in the compiled code's speed: LLVM does
+# not optimise, and fusions are emitted by the older emitters rather than the MLIR ones
+# (a fifth less time for an experiment's smoke test; a later jaxlib may drop the flag, and
+# XLA then stops at "Unknown flags in XLA_FLAGS": delete it here). And compiled programs
+# go to one persistent cache, fresh for each session (compiled once, then read by every
+# process). This runs when pytest loads this file, before any test module imports jax (no
+# plugin of the session imports it). The process that starts the session, pytest-xdist's
+# controller or a plain pytest, makes the cache; its workers (PYTEST_XDIST_WORKER) inherit
+# it. A flag already in XLA_FLAGS is left as it is.
+for _flag, _value in (("--xla_backend_optimization_level", "0"),
+                      ("--xla_cpu_use_fusion_emitters", "false")):
+  if _flag not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {_flag}={_value}".strip()
 if "PYTEST_XDIST_WORKER" not in os.environ:
   _CACHE = tempfile.mkdtemp(prefix="twoplayer_jax-jit-cache-")
   os.environ["JAX_COMPILATION_CACHE_DIR"] = _CACHE
