@@ -68,20 +68,18 @@ def pytest_xdist_make_scheduler(config, log):
   return Scheduler(config, log)
 
 
+@pytest.hookimpl(tryfirst=True)  # Before `-m` deselects by the marks set here.
 def pytest_collection_modifyitems(config, items):
-  """In each worker of `--dist loadgroup`: SLOW_MODULES first, in their order (the workers'
-  collection order is the order the scheduler hands the units out in)."""
-  if getattr(config.option, "loadgroup", False):  # Set in pytest-xdist's workers.
-    rank = {name: i for i, name in enumerate(SLOW_MODULES)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # Stable.
-
-
-def pytest_collection_modifyitems(items):
   """Marks ``subprocess`` every test that runs an experiment's smoke variant (through the
-  ``smoke_env`` fixture), besides those marked by hand."""
+  ``smoke_env`` fixture), besides those marked by hand. In each worker of `--dist
+  loadgroup`: SLOW_MODULES first, in their order (the workers' collection order is the
+  order the scheduler hands the units out in)."""
   for item in items:
     if "smoke_env" in getattr(item, "fixturenames", ()):
       item.add_marker(pytest.mark.subprocess)
+  if getattr(config.option, "loadgroup", False):  # Set in pytest-xdist's workers.
+    rank = {name: i for i, name in enumerate(SLOW_MODULES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # Stable.
 
 
 @pytest.fixture(scope="session")
