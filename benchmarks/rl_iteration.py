@@ -46,7 +46,7 @@ def learner():
 def main():
   args = ARGS
   tx, iteration, state = learner()
-  fixed = train.Params()
+  fixed = train.Frozen()
   step = jax.jit(iteration)  # Not donated: the benchmark calls it on one state repeatedly.
   first, median = time_call(step, state, fixed, repeats=args.repeats)
   _, metrics = step(state, fixed)

@@ -39,7 +39,7 @@ def iterations(name: str):
                              train.RLSettings(play="opponent", role=2, **SETTINGS))
   both = train.make_iteration(game, model, tx, None,
                               train.RLSettings(play="self_play", **SETTINGS))
-  return jax.jit(one), jax.jit(both), state, train.Params(opponent=params)
+  return jax.jit(one), jax.jit(both), state, train.Frozen(opponent=params)
 
 
 def main():
@@ -50,7 +50,7 @@ def main():
     ratios, one_s, both_s = [], [], []
     for _ in range(args.rounds):
       one_s.append(time_call(one, state, fixed, repeats=args.repeats)[1])
-      both_s.append(time_call(both, state, train.Params(), repeats=args.repeats)[1])
+      both_s.append(time_call(both, state, train.Frozen(), repeats=args.repeats)[1])
       ratios.append(both_s[-1] / one_s[-1])
     figures.update({
         f"{name}_one_learner_s": statistics.median(one_s),

@@ -87,7 +87,7 @@ def main(argv):
       params[name] = run(stages.policy(
           name, game, model, c.rl, human, seed=c.seed + 2, num_seeds=seeds,
           start=params["sft"], reward_source=source, reward_model=scorer if learned else None,
-          fixed=train.Params(reference=params["sft"],
+          fixed=train.Frozen(reference=params["sft"],
                              reward_model=params["reward_model"] if learned else None),
           games_sharding=run.games_sharding)).params
 

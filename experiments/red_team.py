@@ -144,11 +144,11 @@ def main(argv):
     # round r, and the attackers trained against them.
     defenders, red_teams = [sft["defender_sft"]], []
     for r in range(c.rounds + 1):
-      red_teams.append(learn(f"attack_r{r}", 2 * r, sft["attacker_sft"], train.Params(
+      red_teams.append(learn(f"attack_r{r}", 2 * r, sft["attacker_sft"], train.Frozen(
           opponent=defenders[r], reference=sft["attacker_sft"])))
       if r < c.rounds:
         defenders.append(learn(f"defend_r{r + 1}", 2 * r + 1, defenders[r],
-                               train.Params(opponent=(logits, red_teams[r]),
+                               train.Frozen(opponent=(logits, red_teams[r]),
                                             reference=sft["defender_sft"])))
 
     summary = assess(c, game, model, attackers, list(scripted), defenders, red_teams,

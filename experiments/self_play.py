@@ -58,7 +58,7 @@ class Run(NamedTuple):
   """A stage's state, seeds stacked ``[S, ...]``: the learners, the fixed inputs of their
   iteration (mmd's magnet) and the snapshots ``[S, N, ...]`` (None for the clone)."""
   train: train.TrainState
-  fixed: train.Params
+  fixed: train.Frozen
   snapshots: Any = None
 
   @property
@@ -142,7 +142,7 @@ def initial_run(c, method: str, tx, clone) -> Run:
   state = jax.vmap(lambda q, k: train.create(q, tx, k))(clone, keys)
   n = num_snapshots(c)
   snapshots = jax.tree.map(lambda x: jnp.repeat(x[:, None], n, axis=1), clone)
-  return Run(state, train.Params(reference=clone if method == "mmd" else None), snapshots)
+  return Run(state, train.Frozen(reference=clone if method == "mmd" else None), snapshots)
 
 
 # Evaluation: jitted once per game and shapes; params stacked [S, M, ...] (M policies).
@@ -290,7 +290,7 @@ def run_game(a: Arena, c, run) -> dict:
   name = f"{a.name}/clone"
   clone = run(stages.Stage(
       name, lambda start: Run(jax.vmap(lambda q, k: train.create(q, tx, k))(
-          start, jax.random.split(jax.random.key(c.seed + 1), c.num_seeds)), train.Params()),
+          start, jax.random.split(jax.random.key(c.seed + 1), c.num_seeds)), train.Frozen()),
       step, s.steps, s.batch_size * a.game.max_length, start=init)).train.params
   seconds = {"clone": run.records[name]["seconds"]}
   r, tx = c.rl, stages.rl_optimizer(c.rl)

@@ -104,7 +104,7 @@ def main(argv):
       start = params["clone_average"]
       params[name] = run(stages.policy(
           name, played, model, c.rl, human, seed=c.seed + 2, num_seeds=seeds, start=start,
-          fixed=train.Params(reference=start), games_sharding=run.games_sharding,
+          fixed=train.Frozen(reference=start), games_sharding=run.games_sharding,
           per_seed_metrics=("payoff_two",), algorithm=v.algorithm)).params
 
     summary = assess(c, game, human, model, params, run.records)

@@ -57,7 +57,7 @@ def test_self_play_with_a_magnet_lowers_exploitability(start):
   """Magnetic mirror descent: one policy in both seats, a KL to its starting point."""
   params, _ = start
   settings = train.RLSettings(play="self_play", kl_coef=0.1, **SETTINGS)
-  state, metrics = run(settings, params, train.Params(reference=params), 40)
+  state, metrics = run(settings, params, train.Frozen(reference=params), 40)
   before = float(evaluate(params, params).exploitability)
   after = float(evaluate(state.params, state.params).exploitability)
   assert after < 0.8 * before, (before, after)
@@ -70,7 +70,7 @@ def test_two_learners_learn_at_once(start):
   (Seat two's learner is then exploited by seat one's, which learned against it: the
   same check for seat two fails, as simultaneous learning in a zero-sum game goes.)"""
   settings = train.RLSettings(play="two_learners", **SETTINGS)
-  state, metrics = run(settings, stack(*start), train.Params(), 30, learning_rate=3e-3)
+  state, metrics = run(settings, stack(*start), train.Frozen(), 30, learning_rate=3e-3)
   one, two = seat(state.params, 0), seat(state.params, 1)
   assert float(evaluate(one, two).values[0]) > float(evaluate(start[0], two).values[0]) + 0.1
   assert not np.allclose(two["unembed"], start[1]["unembed"])
@@ -83,7 +83,7 @@ def test_two_learners_taking_turns_move_one_seat_per_iteration(start):
   iteration = jax.jit(train.make_iteration(GAME, MODEL, tx, None, settings))
   state = train.create(stack(*start), tx, jax.random.key(2), stacked=True)
   for moving in (0, 1, 0):
-    new, _ = iteration(state, train.Params())
+    new, _ = iteration(state, train.Frozen())
     moved = [not np.allclose(seat(new.params, i)["unembed"], seat(state.params, i)["unembed"])
              for i in (0, 1)]
     assert moved == [i == moving for i in (0, 1)], (moving, moved)
@@ -95,7 +95,7 @@ def test_a_population_learner_beats_its_population(start):
   NaN parameters there would poison the games if it were ever drawn."""
   member, learner = start
   empty = jax.tree.map(lambda x: jnp.full_like(x, jnp.nan), member)
-  fixed = train.Params(opponent=stack(member, empty), meta_strategy=jnp.array([1.0, 0.0]))
+  fixed = train.Frozen(opponent=stack(member, empty), meta_strategy=jnp.array([1.0, 0.0]))
   settings = train.RLSettings(play="population", role=2, **SETTINGS)
   state, metrics = run(settings, learner, fixed, 30, learning_rate=3e-3)
   assert all(np.isfinite(float(v)) for v in metrics.values())

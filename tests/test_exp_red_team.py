@@ -75,8 +75,8 @@ def test_drawn_plays_the_attacker_its_logits_pick():
   game = games.make("red_team")
   attackers = red_team.drawn([games.player("red_team", 1, n, game) for n in ("plain", "human")])
   defender = games.player("red_team", 2, "expert", game)
-  play = jax.jit(lambda logits: rollout.run(game, (attackers, defender), ((logits, None), None),
-                                            jax.random.key(0), 64).carries[0][0])
+  play = jax.jit(lambda logits: rollout.play_out(
+      game, (attackers, defender), ((logits, None), None), jax.random.key(0), 64).carries[0][0])
   np.testing.assert_array_equal(play(jnp.log(jnp.array([0.0, 1.0]))), 1)
   np.testing.assert_array_equal(play(jnp.log(jnp.array([1.0, 0.0]))), 0)
   assert 10 < int(jnp.sum(play(jnp.zeros(2)))) < 54

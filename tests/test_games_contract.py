@@ -58,10 +58,10 @@ def test_any_players_end_within_limits_with_finite_payoffs(game):
               for seat, names in ((1, entry.player_one), (2, entry.player_two)) for p in names]
   anyone = players.mixture(scripted, [1.0] * len(scripted))
   for seat, seats in ((0, (rand, rand)), (1, (anyone, rand)), (2, (rand, anyone))):
-    table = rollout.run(g, seats, (None, None), jax.random.key(2), 96)
-    traj = rollout.finish(table)
+    in_play = rollout.play_out(g, seats, (None, None), jax.random.key(2), 96)
+    traj = rollout.finish(in_play)
     if seat:
-      drawn = np.unique(np.asarray(table.carries[seat - 1][0]))
+      drawn = np.unique(np.asarray(in_play.carries[seat - 1][0]))
       np.testing.assert_array_equal(drawn, np.arange(len(scripted)))
     assert traj.returns.shape == (96, 2)
     assert bool(jnp.all(jnp.isfinite(traj.returns)))

@@ -365,11 +365,11 @@ def test_scripted_players_play_their_strategies(played):
   seats = tuple(players.mixture([games.player(name, seat, n, g) for n, _ in lineup],
                                 [w for _, w in lineup])
                 for seat, lineup in ((1, lineup_one), (2, lineup_two)))
-  table = rollout.run(g, seats, (None, None), jax.random.key(0), batch)
-  returns = np.asarray(rollout.finish(table).returns)
-  assert bool(np.all(np.asarray(table.state.done)))
+  in_play = rollout.play_out(g, seats, (None, None), jax.random.key(0), batch)
+  returns = np.asarray(rollout.finish(in_play).returns)
+  assert bool(np.all(np.asarray(in_play.state.done)))
   np.testing.assert_array_equal(returns[:, 0], -returns[:, 1])
-  drawn_one, drawn_two = (np.asarray(table.carries[s][0]) for s in (0, 1))
+  drawn_one, drawn_two = (np.asarray(in_play.carries[s][0]) for s in (0, 1))
   for a, (one, _) in enumerate(lineup_one):
     for b, (two, _) in enumerate(lineup_two):
       r = returns[(drawn_one == a) & (drawn_two == b), 0]

@@ -124,7 +124,7 @@ def iteration(settings: train.RLSettings, with_reward_model: bool = False):
                                       reward_model=MODEL if with_reward_model else None))
 
 
-def iterate(settings, fixed=train.Params(), with_reward_model=False):
+def iterate(settings, fixed=train.Frozen(), with_reward_model=False):
   """One iteration from ``PARAMS``: the new state and metrics."""
   state = train.create(PARAMS, SGD, jax.random.key(3))
   return iteration(settings, with_reward_model)(state, fixed)
@@ -161,7 +161,7 @@ def test_a_kl_in_the_reward_is_zero_at_the_reference_and_a_kl_loss_is_not():
   it: the exact KL to the reference over player two's moves in its own games falls below
   that after the update without the penalty. (RLOO, which learns here too: GRPO would
   divide the penalty's float noise by a group's std near 0.)"""
-  at_reference = train.Params(reference=PARAMS)
+  at_reference = train.Frozen(reference=PARAMS)
   none = iterate(train.RLSettings(algorithm="rloo", **SMALL))[0].params
   assert moved(none, PARAMS)
   in_reward = train.RLSettings(algorithm="rloo", kl_coef=1.0, kl_estimator="k1",
@@ -173,7 +173,7 @@ def test_a_kl_in_the_reward_is_zero_at_the_reference_and_a_kl_loss_is_not():
   assert moved(in_loss[0].params, none)
 
   reference = jax.tree.map(lambda x: x * 1.5, PARAMS)
-  pulled = iterate(in_reward, train.Params(reference=reference))[0].params
+  pulled = iterate(in_reward, train.Frozen(reference=reference))[0].params
   own = rollout.play(GAME, (HUMAN, players.model_player(MODEL, GAME)), (None, PARAMS),
                      jax.random.key(5), 64)
   mine = ((own.owner == 2) & own.played).astype(jnp.float32)
@@ -185,7 +185,7 @@ def test_a_kl_in_the_reward_is_zero_at_the_reference_and_a_kl_loss_is_not():
 
 def test_the_sum_of_payoff_and_reward_model_is_learned_from():
   rm_params = jax.tree.map(lambda x: x + 0.3, PARAMS)
-  fixed = train.Params(reward_model=rm_params)
+  fixed = train.Frozen(reward_model=rm_params)
   state, metrics = iterate(train.RLSettings(reward_source="sum", **SMALL), fixed,
                            with_reward_model=True)
   assert float(metrics["reward_model_score"]) != 0.0 and moved(state.params, PARAMS)

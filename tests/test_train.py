@@ -104,7 +104,7 @@ def grpo(params, game, iterations):
   state = jax.vmap(lambda key: train.create(params, tx, key))(
       jax.random.split(jax.random.key(2), 3))
   for _ in range(iterations):
-    state, metrics = iteration(state, train.Params())
+    state, metrics = iteration(state, train.Frozen())
   assert (np.asarray(state.step) == iterations).all()
   return [jax.tree.map(lambda x: x[i], state.params) for i in range(3)], metrics
 
@@ -129,7 +129,7 @@ def test_rl_iteration_vmaps_over_seeds(weak_policy):
   settings = train.RLSettings(algorithm="ppo", num_openings=2, group_size=4, minibatches=2,
                               kl_coef=0.1)
   iteration = train.make_iteration(GAME, MODEL, tx, HUMAN, settings)
-  fixed = train.Params(reference=weak_policy)
+  fixed = train.Frozen(reference=weak_policy)
   states = jax.vmap(lambda k: train.create(weak_policy, tx, k))(
       jax.random.split(jax.random.key(3), 3))
   batched, metrics = jax.jit(jax.vmap(iteration, in_axes=(0, None)))(states, fixed)

@@ -3,7 +3,9 @@
 Chance writes each opening, the players read it (a model player in one prefill pass),
 then a ``lax.while_loop`` advances every game by one token per iteration until all
 have ended: no Python loop per token. ``start``, ``advance`` and ``finish`` are the parts
-of ``play``, public so that a caller can drive the games one token at a time.
+of ``play``, public so that a caller can drive the games one token at a time;
+``play_out`` returns the games in play at their end (``InPlay``), the players' carries
+with them.
 """
 
 import functools
@@ -17,8 +19,8 @@ from twoplayer_jax import vocab
 from twoplayer_jax.players import Player
 
 
-class Table(NamedTuple):
-  """A batch of games in progress with what has been recorded of them (``[B, ...]``)."""
+class InPlay(NamedTuple):
+  """A batch of games in play with what has been recorded of them (``[B, ...]``)."""
   state: game_lib.GameState
   carries: tuple[Any, Any]
   logprob: jax.Array  # [B, T]
@@ -28,7 +30,7 @@ class Table(NamedTuple):
 
 
 def start(game: game_lib.Game, players: tuple[Player, Player], params: tuple[Any, Any],
-          key: jax.Array, batch_size: int, group_size: int = 1) -> Table:
+          key: jax.Array, batch_size: int, group_size: int = 1) -> InPlay:
   """Chance writes ``batch_size`` openings and both players read them.
 
   Each run of ``group_size`` adjacent games shares one opening (the same chance move); a
@@ -57,14 +59,14 @@ def start(game: game_lib.Game, players: tuple[Player, Player], params: tuple[Any
   t = game.max_length
   legal = (jnp.zeros((batch_size, t, vocab.VOCAB_SIZE), bool) if game.restricts_moves
            else None)
-  return Table(state, carries, jnp.zeros((batch_size, t)), jnp.zeros((batch_size, t)),
-               jnp.zeros((batch_size, t, 2)), legal)
+  return InPlay(state, carries, jnp.zeros((batch_size, t)), jnp.zeros((batch_size, t)),
+                jnp.zeros((batch_size, t, 2)), legal)
 
 
 def advance(game: game_lib.Game, players: tuple[Player, Player], params: tuple[Any, Any],
-            table: Table, keys: jax.Array) -> Table:
-  """Every unfinished game of the table advances by one token; ``keys [B, 2]``: each
-  game's key for each seat's player."""
+            in_play: InPlay, keys: jax.Array) -> InPlay:
+  """Every unfinished game advances by one token; ``keys [B, 2]``: each game's key for
+  each seat's player."""
 
   def one(state, carries, keys):
     move_one, carry_one = players[0].act(params[0], carries[0], state, keys[0])
@@ -74,45 +76,46 @@ def advance(game: game_lib.Game, players: tuple[Player, Player], params: tuple[A
     next_state, reward = game_lib.step(game, state, move.token)
     return next_state, (carry_one, carry_two), move, reward
 
-  state, carries, move, reward = jax.vmap(one)(table.state, table.carries, keys)
+  state, carries, move, reward = jax.vmap(one)(in_play.state, in_play.carries, keys)
   # Finished games record nothing: their index points past the end and is dropped.
-  pos = jnp.where(table.state.done, game.max_length, table.state.length)
+  pos = jnp.where(in_play.state.done, game.max_length, in_play.state.length)
   rows = jnp.arange(pos.shape[0])
 
   def record(buffer, x):
     return buffer.at[rows, pos].set(x, mode="drop")
 
-  legal = table.legal
+  legal = in_play.legal
   if legal is not None:  # The mask each token was sampled under, for training to reuse.
-    legal = record(legal, jax.vmap(game.legal_mask)(table.state))
-  return Table(state, carries, record(table.logprob, move.logprob),
-               record(table.value, move.value), record(table.reward, reward), legal)
+    legal = record(legal, jax.vmap(game.legal_mask)(in_play.state))
+  return InPlay(state, carries, record(in_play.logprob, move.logprob),
+                record(in_play.value, move.value), record(in_play.reward, reward), legal)
 
 
-def finish(table: Table) -> game_lib.Trajectory:
-  """The trajectory of a table whose games have ended."""
-  s = table.state
-  return game_lib.Trajectory(s.tokens, s.owner, table.logprob, table.value, table.reward,
-                             s.opening_length, s.length, s.returns, s.hidden, table.legal)
+def finish(in_play: InPlay) -> game_lib.Trajectory:
+  """The trajectory of games in play that have all ended."""
+  s = in_play.state
+  return game_lib.Trajectory(s.tokens, s.owner, in_play.logprob, in_play.value,
+                             in_play.reward, s.opening_length, s.length, s.returns, s.hidden,
+                             in_play.legal)
 
 
 @functools.partial(jax.jit, static_argnames=("game", "players", "batch_size", "group_size"))
-def run(game: game_lib.Game, players: tuple[Player, Player], params: tuple[Any, Any],
-        key: jax.Array, batch_size: int, group_size: int = 1) -> Table:
-  """``play``, returning the finished table: the trajectory's parts and the players'
-  final carries (e.g. which player of a ``players.mixture`` played each game)."""
+def play_out(game: game_lib.Game, players: tuple[Player, Player], params: tuple[Any, Any],
+             key: jax.Array, batch_size: int, group_size: int = 1) -> InPlay:
+  """``play``, returning the games in play at their end: the trajectory's parts and the
+  players' final carries (e.g. which player of a ``players.mixture`` played each game)."""
   k_start, k_play = jax.random.split(key)
-  table = start(game, players, params, k_start, batch_size, group_size)
+  in_play = start(game, players, params, k_start, batch_size, group_size)
   # Every key of play drawn at once: one call of the hash, not three per token. A game
   # writes at most max_length tokens.
   keys = jax.random.split(k_play, (game.max_length, batch_size, 2))
 
   def body(carry):
-    table, step = carry
-    return advance(game, players, params, table, keys[step]), step + 1
+    in_play, step = carry
+    return advance(game, players, params, in_play, keys[step]), step + 1
 
-  table, _ = jax.lax.while_loop(lambda c: ~jnp.all(c[0].state.done), body, (table, 0))
-  return table
+  in_play, _ = jax.lax.while_loop(lambda c: ~jnp.all(c[0].state.done), body, (in_play, 0))
+  return in_play
 
 
 @functools.partial(jax.jit, static_argnames=("game", "players", "batch_size", "group_size"))
@@ -133,4 +136,4 @@ def play(game: game_lib.Game, players: tuple[Player, Player], params: tuple[Any,
   Returns:
     The ``Trajectory`` of the finished games, ``[batch_size, game.max_length, ...]``.
   """
-  return finish(run(game, players, params, key, batch_size, group_size))
+  return finish(play_out(game, players, params, key, batch_size, group_size))

@@ -90,10 +90,10 @@ def _batches(config: configs.GameConfig, seed: int, split: int, batch_size: int,
   base = jax.random.fold_in(jax.random.key(seed), split)
   for b in itertools.count():
     key = jax.random.fold_in(base, b)
-    table = rollout.run(game, players, (None, None), key, batch_size * copies, copies)
-    traj = rollout.finish(table)
+    in_play = rollout.play_out(game, players, (None, None), key, batch_size * copies, copies)
+    traj = rollout.finish(in_play)
     traj = jax.device_get(traj._replace(hidden=flatten_hidden(traj.hidden))._asdict())
-    yield key, traj, np.asarray(table.carries[1][0])
+    yield key, traj, np.asarray(in_play.carries[1][0])
 
 
 def transcripts(config: configs.GameConfig, num_examples: int, seed: int, split: int = 0,

@@ -10,7 +10,9 @@ of ``num_entities`` entities has a distinct four-letter name (consonant, vowel,
 consonant, vowel) and a colour drawn from the first ``num_values`` of ``COLOURS``.
 Entities ``0 .. num_seen - 1`` are "seen": pre-training text states their facts, as
 ``fact_text`` writes them (``kemo is red.``); the others are never stated anywhere, so
-nothing can teach their colour. ``ask`` says which entities chance asks about.
+nothing can teach their colour. ``ask`` says which entities chance asks about; the last
+``held_out`` entities (unseen ones) it never asks about, so that training on the game
+leaves them out.
 
 Chance writes player one's question as the opening (player one is the fixed "human"),
 so player two moves first in play; the game ends when player two ends its turn, writes
@@ -72,6 +74,7 @@ class Facts(game_lib.Game):
     num_entities: entities in the knowledge base, 1 to 6400.
     num_seen: entities whose facts pre-training states (the first ones).
     ask: which entities chance asks about: "seen", "unseen" or "all".
+    held_out: the last entities, unseen ones, that chance never asks about.
     wrong_cost: what a wrong answer costs, c >= 0 (abstaining pays 0).
     num_values: colours in use, 2 to 8.
     seed: generates the knowledge base.
@@ -80,6 +83,7 @@ class Facts(game_lib.Game):
   num_entities: int = 64
   num_seen: int = 32
   ask: str = "all"
+  held_out: int = 0
   wrong_cost: float = 1.0
   num_values: int = len(COLOURS)
   seed: int = 0
@@ -96,14 +100,18 @@ class Facts(game_lib.Game):
     if not (0 <= self.num_seen <= self.num_entities and low < high):
       raise ValueError(f"num_seen={self.num_seen} of {self.num_entities} entities leaves "
                        f"none to ask about with ask={self.ask!r}")
+    if not 0 <= self.held_out <= self.num_entities - self.num_seen:
+      raise ValueError(f"held_out must be in [0, {self.num_entities - self.num_seen}] (the "
+                       f"unseen entities), got {self.held_out}")
     if self.wrong_cost < 0:
       raise ValueError(f"wrong_cost must be >= 0, got {self.wrong_cost}")
 
   @property
   def asked_range(self) -> tuple[int, int]:
     """Entities ``[low, high)`` chance asks about."""
-    return {"seen": (0, self.num_seen), "unseen": (self.num_seen, self.num_entities),
-            "all": (0, self.num_entities)}[self.ask]
+    asked = self.num_entities - self.held_out
+    return {"seen": (0, self.num_seen), "unseen": (self.num_seen, asked),
+            "all": (0, asked)}[self.ask]
 
   @property
   def max_opening_length(self) -> int:

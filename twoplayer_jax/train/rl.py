@@ -133,12 +133,12 @@ class RLSettings:
     return self.algorithm == "ppo" or (self.algorithm == "reinforce" and self.baseline == "value")
 
 
-class Params(NamedTuple):
-  """The fixed parameters an iteration reads, each None when unused: the opponent's (with
-  "population", the members' stacked ``[K, ...]``), the meta-strategy ``[K]`` over the
-  population (probabilities; 0 for empty slots), the reference policy's (for the KL, e.g.
-  the cloned policy or a magnet; with "two_learners" one per seat, stacked like the
-  learners) and the reward model's."""
+class Frozen(NamedTuple):
+  """The frozen parameters an iteration reads and does not learn, each None when unused:
+  the opponent's (with "population", the members' stacked ``[K, ...]``), the
+  meta-strategy ``[K]`` over the population (probabilities; 0 for empty slots), the
+  reference policy's (for the KL, e.g. the cloned policy or a magnet; with "two_learners"
+  one per seat, stacked like the learners) and the reward model's."""
   opponent: Any = None
   reference: Any = None
   reward_model: Any = None
@@ -162,7 +162,7 @@ def make_iteration(game: game_lib.Game, model: Model, tx: optax.GradientTransfor
                    opponent: players.Player | None, settings: RLSettings,
                    reference: Model | None = None, reward_model: Model | None = None,
                    games_sharding: jax.sharding.Sharding | None = None
-                   ) -> Callable[[TrainState, Params], tuple[TrainState, dict]]:
+                   ) -> Callable[[TrainState, Frozen], tuple[TrainState, dict]]:
   """The pure policy-learning iteration of ``model`` (see the module for ``settings.play``).
 
   Args:
@@ -254,7 +254,7 @@ def make_iteration(game: game_lib.Game, model: Model, tx: optax.GradientTransfor
     pick = lambda new, old: jnp.where(moving.reshape((2,) + (1,) * (new.ndim - 1)), new, old)
     return jax.tree.map(pick, new_params, params), jax.tree.map(pick, new_opt_state, opt_state)
 
-  def play(params, fixed: Params, key):
+  def play(params, fixed: Frozen, key):
     """The iteration's games, ``num_openings`` groups of ``group_size``."""
     if settings.play == "opponent":
       seats = (learner[1], opponent) if settings.role == 1 else (opponent, learner[2])
@@ -279,7 +279,7 @@ def make_iteration(game: game_lib.Game, model: Model, tx: optax.GradientTransfor
     traj = jax.vmap(one_group)(members, jax.random.split(k_games, settings.num_openings))
     return jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), traj)
 
-  def iteration(state: TrainState, fixed: Params) -> tuple[TrainState, dict]:
+  def iteration(state: TrainState, fixed: Frozen) -> tuple[TrainState, dict]:
     rng, k_play, k_epochs = jax.random.split(state.rng, 3)
     traj = play(state.params, fixed, k_play)
     if games_sharding is not None:

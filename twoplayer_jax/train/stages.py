@@ -10,7 +10,7 @@ straight from a config block, every field of it a setting (unknown fields are er
   sft = stages.imitation("sft", model, c.sft, source, seed=0, num_seeds=3, seq_len=32,
                          start=pretrained_params)
   rlhf = stages.policy("rlhf", game, model, c.rl, human, seed=2, num_seeds=3,
-                       start=sft_params, fixed=train.Params(reference=sft_params))
+                       start=sft_params, fixed=train.Frozen(reference=sft_params))
 
 A block holds the stage's length (``steps``, or ``iterations`` for policy learning),
 ``batch_size`` for the stages that read a dataset, the optimiser's settings
@@ -32,7 +32,7 @@ from twoplayer_jax import players as players_lib
 from twoplayer_jax.data import pipeline, sources
 from twoplayer_jax.models.transformer import Model
 from twoplayer_jax.train.loop import Health
-from twoplayer_jax.train.rl import Params, RLSettings, make_iteration
+from twoplayer_jax.train.rl import Frozen, RLSettings, make_iteration
 from twoplayer_jax.train.state import TrainState, create, optimizer
 from twoplayer_jax.train.steps import imitation_step, reward_model_step
 
@@ -57,7 +57,7 @@ class Stage:
     batches: ``() -> iterator`` of host batches ``[S, B, ...]`` with ``get_state`` and
       ``set_state``; None to pass ``fixed`` at every step.
     fixed: the batch of every step when ``batches`` is None (e.g. an RL iteration's
-      ``Params``: its reference policy and reward model), leaves ``[S, ...]``.
+      ``Frozen``: its reference policy and reward model), leaves ``[S, ...]``.
     logical_axes: one seed's parameters' logical axis names (``model.logical_axes()``)
       to split them over the mesh's ``fsdp`` and ``tensor`` axes; None: replicated.
     health: when the run stops besides a non-finite loss (``loop.Health``).
@@ -281,7 +281,7 @@ def rl_optimizer(block: Mapping[str, Any]) -> optax.GradientTransformation:
 
 def policy(name: str, game: game_lib.Game, model: Model, block: Mapping[str, Any],
            opponent: players_lib.Player | None, *, seed: int, num_seeds: int,
-           start: Any = None, fixed: Params = Params(), reward_model: Model | None = None,
+           start: Any = None, fixed: Frozen = Frozen(), reward_model: Model | None = None,
            games_sharding: jax.sharding.Sharding | None = None,
            per_seed_metrics: tuple[str, ...] = (), **overrides) -> Stage:
   """Policy learning (``train.make_iteration``) for ``block["iterations"]`` iterations.
