@@ -24,8 +24,10 @@ MODEL = models.make(models.TransformerConfig(num_layers=1, d_model=32, num_heads
 SMALL = dict(num_openings=4, group_size=4)
 
 
-def cloned_policy(steps=60):
-  """Cloned from a few batches of expert play, so that its games' payoffs differ, with a
+@functools.cache
+def start(steps=60):
+  """The policy every iteration starts from, trained once, when a test first asks:
+  cloned from a few batches of expert play, so that its games' payoffs differ, with a
   random value head, so that its values do too."""
   expert = games.player("arithmetic", 2, "expert", GAME)
   tx = train.optimizer(3e-3, 300, warmup_steps=30)
@@ -38,8 +40,6 @@ def cloned_policy(steps=60):
   head = 0.5 * jax.random.normal(jax.random.key(2), state.params["scalar_head"].shape)
   return {**state.params, "scalar_head": head}
 
-
-PARAMS = cloned_policy()
 
 
 def random_rows(seed, batch=8, length=12):
@@ -100,7 +100,7 @@ def traj():
 
 @pytest.mark.parametrize("source", ["payoff", "model", "sum"])
 def test_rewards_from_the_payoff_the_reward_model_or_their_sum(traj, source):
-  rm_params = jax.tree.map(lambda x: x + 0.3, PARAMS)  # A reward model with non-zero scores.
+  rm_params = jax.tree.map(lambda x: x + 0.3, start())  # A reward model with non-zero scores.
   _, scalars, _ = MODEL.apply(rm_params, traj.tokens, train.steps.positions_of(traj.tokens))
   scores = np.asarray(scalars)[np.arange(8), np.asarray(traj.length) - 1]
   assert np.abs(scores).min() > 0
@@ -125,8 +125,8 @@ def iteration(settings: train.RLSettings, with_reward_model: bool = False):
 
 
 def iterate(settings, fixed=train.Frozen(), with_reward_model=False):
-  """One iteration from ``PARAMS``: the new state and metrics."""
-  state = train.create(PARAMS, SGD, jax.random.key(3))
+  """One iteration from ``start()``: the new state and metrics."""
+  state = train.create(start(), SGD, jax.random.key(3))
   return iteration(settings, with_reward_model)(state, fixed)
 
 
@@ -140,9 +140,9 @@ def test_the_value_baseline_trains_the_value_head_and_the_batch_baseline_does_no
   batch, batch_metrics = iterate(train.RLSettings(algorithm="reinforce", **SMALL))
   assert 0 < float(batch_metrics["payoff_two"]) < 1  # Some games won, some lost.
   assert float(value_metrics["value_loss"]) > 0 and "value_loss" not in batch_metrics
-  assert not np.allclose(value.params["scalar_head"], PARAMS["scalar_head"])
-  np.testing.assert_array_equal(batch.params["scalar_head"], PARAMS["scalar_head"])
-  assert moved(batch.params["unembed"], PARAMS["unembed"]) and int(batch.step) == 1
+  assert not np.allclose(value.params["scalar_head"], start()["scalar_head"])
+  np.testing.assert_array_equal(batch.params["scalar_head"], start()["scalar_head"])
+  assert moved(batch.params["unembed"], start()["unembed"]) and int(batch.step) == 1
 
 
 def test_value_clipping_changes_the_value_loss_after_the_first_minibatch():
@@ -161,9 +161,9 @@ def test_a_kl_in_the_reward_is_zero_at_the_reference_and_a_kl_loss_is_not():
   it: the exact KL to the reference over player two's moves in its own games falls below
   that after the update without the penalty. (RLOO, which learns here too: GRPO would
   divide the penalty's float noise by a group's std near 0.)"""
-  at_reference = train.Frozen(reference=PARAMS)
+  at_reference = train.Frozen(reference=start())
   none = iterate(train.RLSettings(algorithm="rloo", **SMALL))[0].params
-  assert moved(none, PARAMS)
+  assert moved(none, start())
   in_reward = train.RLSettings(algorithm="rloo", kl_coef=1.0, kl_estimator="k1",
                                kl_in_reward=True, **SMALL)
   same = iterate(in_reward, at_reference)[0].params
@@ -172,9 +172,9 @@ def test_a_kl_in_the_reward_is_zero_at_the_reference_and_a_kl_loss_is_not():
                                      **SMALL), at_reference)
   assert moved(in_loss[0].params, none)
 
-  reference = jax.tree.map(lambda x: x * 1.5, PARAMS)
+  reference = jax.tree.map(lambda x: x * 1.5, start())
   pulled = iterate(in_reward, train.Frozen(reference=reference))[0].params
-  own = rollout.play(GAME, (HUMAN, players.model_player(MODEL, GAME)), (None, PARAMS),
+  own = rollout.play(GAME, (HUMAN, players.model_player(MODEL, GAME)), (None, start()),
                      jax.random.key(5), 64)
   mine = ((own.owner == 2) & own.played).astype(jnp.float32)
   logits = lambda params: train.forward(MODEL, params, own.tokens)[0]
@@ -184,8 +184,8 @@ def test_a_kl_in_the_reward_is_zero_at_the_reference_and_a_kl_loss_is_not():
 
 
 def test_the_sum_of_payoff_and_reward_model_is_learned_from():
-  rm_params = jax.tree.map(lambda x: x + 0.3, PARAMS)
+  rm_params = jax.tree.map(lambda x: x + 0.3, start())
   fixed = train.Frozen(reward_model=rm_params)
   state, metrics = iterate(train.RLSettings(reward_source="sum", **SMALL), fixed,
                            with_reward_model=True)
-  assert float(metrics["reward_model_score"]) != 0.0 and moved(state.params, PARAMS)
+  assert float(metrics["reward_model_score"]) != 0.0 and moved(state.params, start())
