@@ -55,15 +55,16 @@ def demonstrations(c, answer_format: str) -> list[sources.Source]:
 def check(c) -> None:
   """Raises on settings the experiment cannot run with."""
   if len(c.train_digits) != len(c.train_examples) or not c.train_digits:
-    raise ValueError(f"train_digits {c.train_digits} and train_examples {c.train_examples} "
-                     "must be non-empty and of one length")
+    raise launch.ConfigError(f"train_digits {c.train_digits} and train_examples "
+                             f"{c.train_examples} must be non-empty and of one length")
   longest = max(arithmetic(c, d, "qca").max_length for d in c.eval_digits)
   if c.model.max_length < longest:
-    raise ValueError(f"model.max_length={c.model.max_length} is shorter than the longest "
-                     f"evaluated game ({longest} tokens, Q-C-A with {max(c.eval_digits)} digits)")
+    raise launch.ConfigError(
+        f"model.max_length={c.model.max_length} is shorter than the longest evaluated game "
+        f"({longest} tokens, Q-C-A with {max(c.eval_digits)} digits)")
   for fmt in FORMATS:
     if steps_of(c, fmt) < 1:
-      raise ValueError(f"token_budget={c.token_budget} buys no step of {fmt} games")
+      raise launch.ConfigError(f"token_budget={c.token_budget} buys no step of {fmt} games")
 
 
 def seq_len_of(c, answer_format: str) -> int:

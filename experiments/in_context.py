@@ -57,14 +57,14 @@ def demonstrations(c, num_tasks: int) -> list[sources.Source]:
 def check(c) -> None:
   """Raises on settings the experiment cannot run with."""
   if not c.num_tasks or not c.num_examples:
-    raise ValueError(f"need task pools and numbers of examples, got num_tasks={c.num_tasks} "
-                     f"and num_examples={c.num_examples}")
+    raise launch.ConfigError(f"need task pools and numbers of examples, got num_tasks="
+                             f"{c.num_tasks} and num_examples={c.num_examples}")
   for n in c.num_tasks:
     in_context(c, max(c.num_examples), n)  # Raises on a pool the family cannot fill.
   longest = in_context(c, max(c.num_examples)).max_length
   if c.model.max_length < longest:
-    raise ValueError(f"model.max_length={c.model.max_length} is shorter than the longest game "
-                     f"({longest} tokens, with {max(c.num_examples)} examples)")
+    raise launch.ConfigError(f"model.max_length={c.model.max_length} is shorter than the longest "
+                             f"game ({longest} tokens, with {max(c.num_examples)} examples)")
 
 
 def main(argv):

@@ -60,8 +60,8 @@ def main(argv):
   del argv
   c, workdir = launch.CONFIG.value, launch.WORKDIR.value
   if c.reward_model_from not in ("pretrain", "sft"):
-    raise ValueError(f"config.reward_model_from must be 'pretrain' or 'sft', got "
-                     f"{c.reward_model_from!r}")
+    raise launch.ConfigError(f"config.reward_model_from must be 'pretrain' or 'sft', got "
+                             f"{c.reward_model_from!r}")
   for name, kind in (("pretrain", "imitation"), ("sft", "imitation"),
                      ("reward_model", "reward_model")):
     stages.check(kind, c[name], f"config.{name}")

@@ -94,8 +94,9 @@ def main(argv):
   del argv
   c, workdir = launch.CONFIG.value, launch.WORKDIR.value
   if c.rounds < 1 or not 0 < c.learned_weight < 1 or not c.scripted:
-    raise ValueError(f"need rounds >= 1 (got {c.rounds}), 0 < learned_weight < 1 (got "
-                     f"{c.learned_weight}) and some scripted attackers (got {c.scripted})")
+    raise launch.ConfigError(f"need rounds >= 1 (got {c.rounds}), 0 < learned_weight < 1 (got "
+                             f"{c.learned_weight}) and some scripted attackers (got "
+                             f"{c.scripted})")
   stages.check("imitation", c.sft, "config.sft")
   for name, role in (("attack", 1), ("defend", 2)):
     stages.check("policy", c[name], f"config.{name}", role=role)

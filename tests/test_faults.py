@@ -175,6 +175,25 @@ def test_a_bad_config_value_is_one_line_and_writes_nothing(tmp_path, override, m
   assert not workdir.exists() and not (tmp_path / "data").exists()
 
 
+@pytest.mark.subprocess
+@pytest.mark.parametrize("experiment, override, message", [
+    ("red_team", "--config.rounds=0", "ConfigError: need rounds >= 1 (got 0)"),
+    ("pipeline", "--config.reward_model_from=rlhf",
+     "ConfigError: config.reward_model_from must be 'pretrain' or 'sft', got 'rlhf'"),
+    ("chain_of_thought", "--config.token_budget=1", "ConfigError: token_budget=1 buys no step"),
+])
+def test_an_experiments_own_check_is_one_line_and_writes_nothing(tmp_path, experiment, override,
+                                                                 message):
+  workdir = tmp_path / "run"
+  proc = python("-m", f"experiments.{experiment}", "--config",
+                f"configs/{experiment}.py:smoke", "--workdir", str(workdir),
+                f"--config.data_dir={tmp_path / 'data'}", override)
+  assert proc.returncode == 1 and proc.stdout == ""
+  [line] = proc.stderr.splitlines()
+  assert line.startswith(message)
+  assert not workdir.exists() and not (tmp_path / "data").exists()
+
+
 @pytest.mark.parametrize("field, value, message", [
     ("sft.batch_size", 0, "config.sft.batch_size = 0: must be a positive integer"),
     ("log_every", True, "config.log_every = True: must be a positive integer"),
