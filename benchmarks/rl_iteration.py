@@ -32,6 +32,7 @@ GAME = games.make("arithmetic", num_digits=3, answer_slack=3)  # Replies of up t
 MODEL = models.make(models.TransformerConfig(num_layers=2, d_model=128, num_heads=4, d_ff=512,
                                              max_length=GAME.max_length))
 SETTINGS = train.RLSettings(algorithm="grpo", num_openings=8, group_size=8)
+GAMES = SETTINGS.num_openings * SETTINGS.group_size  # Per iteration.
 SEEDS = 8
 
 
@@ -50,8 +51,7 @@ def main():
   step = jax.jit(iteration)  # Not donated: the benchmark calls it on one state repeatedly.
   first, median = time_call(step, state, fixed, repeats=args.repeats)
   _, metrics = step(state, fixed)
-  games_per_iter = SETTINGS.num_openings * SETTINGS.group_size
-  tokens = float(metrics["game_length"]) * games_per_iter
+  tokens = float(metrics["game_length"]) * GAMES
 
   states = jax.vmap(lambda k: train.create(MODEL.init(k), tx, k))(
       jax.random.split(jax.random.key(2), SEEDS))
@@ -66,7 +66,7 @@ def main():
       "backend": jax.default_backend(),
       "devices": jax.device_count(),
       "device": str(jax.devices()[0].device_kind),
-      "games_per_s": games_per_iter / median,
+      "games_per_s": GAMES / median,
       "tokens_per_s": tokens / median,
       "s_per_iteration": median,
       "compile_s": first - median,

@@ -72,7 +72,7 @@ def grpo_per_s(repeats: int) -> float:
   """Games a second of the GRPO iteration."""
   _, iteration, state = rl_iteration.learner()
   _, seconds = time_call(jax.jit(iteration), state, train.Frozen(), repeats=repeats)
-  return rl_iteration.SETTINGS.num_openings * rl_iteration.SETTINGS.group_size / seconds
+  return rl_iteration.GAMES / seconds
 
 
 def sft_per_s(repeats: int) -> float:
