@@ -89,8 +89,10 @@ class Games:
   (``get_state``/``set_state``) that the runner resumes.
 
   The records of ``parts`` are read once, at the first batch, and padded to ``seq_len``
-  by ``pipeline.pad_turns`` (player two's tokens carry the loss), then served in a new
-  order each epoch, drawn from ``seed``; the position in the stream is the state.
+  by ``pipeline.pad_turns`` (the tokens of ``roles``, and of the opening with
+  ``opening_loss``, carry the loss: player two's for SFT, the whole transcript for
+  pre-training on games), then served in a new order each epoch, drawn from ``seed``;
+  the position in the stream is the state.
   Decoding a record of a TFDS source in Python costs more than these tiny models'
   train step spends on it, and a small dataset is read for many epochs, so this reads
   it once (one host: every process would see the same batches).
@@ -99,13 +101,15 @@ class Games:
   ``stages.imitation`` reads them; the parts are mixed in proportion to their sizes.
   """
 
-  def __init__(self, parts: Sequence[Any], batch_size: int, seq_len: int, seed: int):
+  def __init__(self, parts: Sequence[Any], batch_size: int, seq_len: int, seed: int,
+               roles: tuple[int, ...] = (2,), opening_loss: bool = False):
     self.parts, self.seq_len = list(parts), seq_len
+    self.roles, self.opening_loss = tuple(roles), opening_loss
     self.batch_size, self.seed, self.position = batch_size, seed, 0
     self.tokens = self.loss_mask = None  # [N, seq_len], read at the first batch.
 
   def _read(self) -> None:
-    padded = [pipeline.pad_turns(r, self.seq_len, roles=(2,))
+    padded = [pipeline.pad_turns(r, self.seq_len, self.roles, self.opening_loss)
               for part in self.parts for r in part.__getitems__(list(range(len(part))))]
     if not padded:
       raise ValueError("no games to train on")
@@ -189,6 +193,30 @@ def curve(workdir: str, stage: str, key: str) -> dict[str, list]:
   return {"step": [r["step"] for r in rows], key: [r[key] for r in rows]}
 
 
+def seed_curves(workdir: str, stage: str, key: str, runs: int) -> dict:
+  """``{"step": [T], "seeds": [runs][T]}``: the metric ``key`` as stage ``stage`` logged
+  it for each of its ``runs`` stacked runs (``<key>_seed<i>``, ``over_seeds``' ``per_seed``)."""
+  with open(os.path.join(workdir, stage, "metrics.jsonl")) as f:
+    rows = [r for r in map(json.loads, f) if f"{key}_seed0" in r]
+  return {"step": [r["step"] for r in rows],
+          "seeds": [[r[f"{key}_seed{i}"] for r in rows] for i in range(runs)]}
+
+
+def band(seeds, window: int) -> dict:
+  """A curve's trailing mean over ``window`` records per seed, then the mean and 95%
+  t-interval over seeds at each record: ``{"mean", "low", "high"}``, each ``[T]``.
+
+  Args:
+    seeds: ``[S, T]`` one value per seed and logged step.
+  """
+  x = np.asarray(seeds, np.float64)
+  kernel = np.ones(window)
+  count = np.convolve(np.ones(x.shape[1]), kernel)[:x.shape[1]]
+  smooth = np.stack([np.convolve(row, kernel)[:x.shape[1]] / count for row in x])
+  stats = [interval(smooth[:, t]) for t in range(x.shape[1])]
+  return {k: [s[k] for s in stats] for k in ("mean", "low", "high")}
+
+
 def command() -> str:
   """The command line that runs this experiment, as ``experiments.report`` cites it."""
   module = os.path.splitext(os.path.relpath(sys.argv[0]))[0].replace(os.sep, ".")
@@ -217,6 +245,20 @@ def interval(x) -> dict:
   half = T975[min(len(x) - 1, len(T975)) - 1] * std / np.sqrt(len(x))  # Beyond 30: 30's.
   return {"mean": float(x.mean()), "std": std, "low": float(x.mean() - half),
           "high": float(x.mean() + half), "seeds": x.tolist()}
+
+
+def difference(x, y) -> dict:
+  """Mean of ``x`` minus mean of ``y``, per-seed values ``[S1]`` and ``[S2]`` of separate
+  runs (unpaired), with the 95% Welch t-interval (its degrees of freedom rounded down)."""
+  x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+  if min(len(x), len(y)) < 2:
+    raise ValueError(f"a difference needs at least 2 seeds a side, got {len(x)} and {len(y)}")
+  vx, vy = x.var(ddof=1) / len(x), y.var(ddof=1) / len(y)
+  df = ((vx + vy) ** 2 / (vx ** 2 / (len(x) - 1) + vy ** 2 / (len(y) - 1)) if vx + vy > 0
+        else len(x) + len(y) - 2)
+  half = T975[min(max(int(df), 1), len(T975)) - 1] * float(np.sqrt(vx + vy))
+  mean = float(x.mean() - y.mean())
+  return {"mean": mean, "low": mean - half, "high": mean + half, "df": float(df)}
 
 
 def mean_std(x) -> dict:

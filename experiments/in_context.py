@@ -12,11 +12,12 @@ the family), player two is cloned (SFT) from the in_context game's expert for ``
 steps, ``num_seeds`` seeds vmapped (stage ``sft_tasks<N>``), on a mix of games with
 every number of examples in ``num_examples`` (one dataset each, mixed in equal parts,
 padded to the longest). Every pool's policy then plays ``eval_games`` greedy games per
-number of examples on HELD-OUT tasks, none of which any pool trained on, and, with the
-most examples, on its own training tasks (what it memorised). The payoff is 1 for the
-exact substitution, so the mean payoff is the accuracy. For reference the summary also
-gives, per number of examples, the share of held-out games whose examples show every
-letter of the query (what copying from the examples alone can answer) and chance.
+number of examples on HELD-OUT tasks, none of which any pool trained on, and on its own
+training tasks (its training distribution). The payoff is 1 for the exact substitution,
+so the mean payoff is the accuracy. For reference the summary gives, per number of
+examples and task set, the share of games whose examples show the query's letters (what
+copying answers) and the ideal in-context learner's accuracy (``references``); and the
+verdict of the rule fixed in the config (``verdict``).
 """
 
 import jax
@@ -56,9 +57,10 @@ def demonstrations(c, num_tasks: int) -> list[sources.Source]:
 
 def check(c) -> None:
   """Raises on settings the experiment cannot run with."""
-  if not c.num_tasks or not c.num_examples:
-    raise launch.ConfigError(f"need task pools and numbers of examples, got num_tasks="
-                             f"{c.num_tasks} and num_examples={c.num_examples}")
+  if not c.num_tasks or len(c.num_examples) < 2 or c.num_seeds < 2:
+    raise launch.ConfigError(f"need task pools, two numbers of examples or more and two "
+                             f"seeds or more, got num_tasks={c.num_tasks}, num_examples="
+                             f"{c.num_examples} and num_seeds={c.num_seeds}")
   for n in c.num_tasks:
     in_context(c, max(c.num_examples), n)  # Raises on a pool the family cannot fill.
   longest = in_context(c, max(c.num_examples)).max_length
@@ -76,145 +78,196 @@ def main(argv):
   block = dict(steps=c.steps, batch_size=c.batch_size, learning_rate=c.learning_rate,
                warmup_steps=c.warmup_steps)
   with common.runner(c, workdir) as run:
-    records, params = {}, {}
+    params = {}
     for n in c.num_tasks:
       name = pool_name(n)
       stage = f"sft_tasks{name}"
       demos = common.Games(demonstrations(c, n), c.num_seeds * c.batch_size, seq_len, c.seed)
       params[name] = run(stages.imitation(stage, model, block, demos, seed=c.seed,
                                           num_seeds=c.num_seeds, seq_len=seq_len)).params
-      records[name] = run.records[stage]
-    summary = assess(c, model, params, records)
+    summary = assess(c, model, params, run.records)
     common.write_summary(workdir, summary)
     print(table(summary))
+    print(f"claim 3: {summary['verdict']['outcome']}")
 
 
-def coverage(tokens: np.ndarray, query: np.ndarray, num_examples: int, word_length: int
-             ) -> float:
-  """Share of games whose example inputs show every letter of the query.
+def references(tokens: np.ndarray, query: np.ndarray, num_examples: int, word_length: int,
+               num_letters: int) -> dict:
+  """What the examples of each game tell, as shares over the games: ``shown``, the games
+  whose examples show every letter of the query; ``ideal``, the expected accuracy of the
+  ideal in-context learner, who copies the letters the examples show and guesses the
+  others uniformly, each a distinct letter among those no example's output takes.
 
   Args:
-    tokens: ``[B, T]`` transcripts; example j's input starts at ``1 + j * (2 wl + 2)``.
+    tokens: ``[B, T]`` transcripts; example j's input starts at ``1 + j * (2 wl + 2)``,
+      its output ``wl + 1`` later.
     query: ``[B, wl]`` the query's letters as 0-based indices.
   """
-  starts = 1 + np.arange(num_examples)[:, None] * (2 * word_length + 2)
-  inputs = tokens[:, (starts + np.arange(word_length)).reshape(-1)] - ord("a")  # [B, k wl]
-  shown = (query[:, :, None] == inputs[:, None, :]).any(-1)  # [B, wl]
-  return float(shown.all(-1).mean())
+  starts = 1 + np.arange(num_examples)[:, None] * (2 * word_length + 2) + np.arange(word_length)
+  inputs = tokens[:, starts.reshape(-1)] - ord("a")  # [B, k wl]
+  outputs = tokens[:, (starts + word_length + 1).reshape(-1)] - ord("a")
+  shown, ideal = [], []
+  for i, o, q in zip(inputs, outputs, query):
+    unshown = set(q.tolist()) - set(i.tolist())
+    free = num_letters - len(set(o.tolist()))
+    shown.append(not unshown)
+    ideal.append(1 / np.prod(free - np.arange(len(unshown)), dtype=np.float64))
+  return {"shown": float(np.mean(shown)), "ideal": float(np.mean(ideal))}
 
 
 def assess(c, model, params, records) -> dict:
-  """Held-out accuracy of every pool per number of examples; training-task accuracy with
-  the most examples; the claim's checks."""
+  """Every pool's accuracy per number of examples on held-out tasks and on its own; the
+  references of each game set; the differences the rule judges, and its verdict."""
   key = jax.random.key(c.seed + 3)
   names = [pool_name(n) for n in c.num_tasks]
-  # Every pool's seeds play the held-out games together: [pools * seeds, ...].
-  stacked = jax.tree.map(lambda *p: np.concatenate(p), *(params[n] for n in names))
-  held_out, cover = {n: {} for n in names}, {}
-  for k in c.num_examples:
-    game = in_context(c, k, split="eval")
+  seeds = c.num_seeds
+
+  def play(game, pools):
+    """``[len(pools), S]`` accuracies and the references of the (shared) games."""
+    stacked = jax.tree.map(lambda *p: np.concatenate(p), *(params[n] for n in pools))
     greedy = players.model_player(model, game, temperature=0.0)
     traj = common.play_seeds(game, (games.player(GAME, 1, "human", game), greedy),
                              (None, stacked), key, c.eval_games)
-    payoff = np.asarray(traj.returns[..., 1].mean(-1)).reshape(len(names), c.num_seeds)
-    for name, per_seed in zip(names, payoff):
-      held_out[name][str(k)] = common.mean_std(per_seed)
-    cover[str(k)] = coverage(np.asarray(traj.tokens[0]), np.asarray(traj.hidden["query"][0]), k,
-                             c.game.word_length)
-  most = max(c.num_examples)
-  summary = {"pools": {}, "num_examples": list(c.num_examples), "num_seeds": c.num_seeds,
-             "coverage": cover, "chance": float(c.game.num_letters ** -c.game.word_length),
-             "word_length": c.game.word_length, "num_letters": c.game.num_letters}
+    refs = references(np.asarray(traj.tokens[0]), np.asarray(traj.hidden["query"][0]),
+                      game.num_examples, game.word_length, game.num_letters)
+    return np.asarray(traj.returns[..., 1].mean(-1)).reshape(len(pools), seeds), refs
+
+  pools = {n: {"held_out": {}, "own": {}, "own_references": {}} for n in names}
+  accuracy = {n: {"held_out": {}, "own": {}} for n in names}
+  held_out_references = {}
+  for k in c.num_examples:
+    acc, held_out_references[str(k)] = play(in_context(c, k, split="eval"), names)
+    for name, per_seed in zip(names, acc):
+      accuracy[name]["held_out"][str(k)] = per_seed
+    for n, name in zip(c.num_tasks, names):  # Every pool on its own tasks (its own games).
+      acc, pools[name]["own_references"][str(k)] = play(in_context(c, k, n), [name])
+      accuracy[name]["own"][str(k)] = acc[0]
   for n, name in zip(c.num_tasks, names):
-    game = in_context(c, most, n)
-    greedy = players.model_player(model, game, temperature=0.0)
-    traj = common.play_seeds(game, (games.player(GAME, 1, "human", game), greedy),
-                             (None, params[name]), key, c.eval_games)
-    r = records[name]
-    summary["pools"][name] = {
-        "num_tasks": n, "held_out": held_out[name],
-        "train_tasks": common.mean_std(traj.returns[..., 1].mean(-1)),
-        "final_loss": r["metrics"]["loss"], "tokens": r["tokens"], "seconds": r["seconds"]}
-  summary["claim_3"] = claim(summary)
+    r = records[f"sft_tasks{name}"]
+    pools[name].update(
+        num_tasks=n, final_loss=r["metrics"]["loss"], tokens=r["tokens"], seconds=r["seconds"],
+        **{split: {k: common.interval(v) for k, v in accuracy[name][split].items()}
+           for split in ("held_out", "own")})
+  fewest, most = str(min(c.num_examples)), str(max(c.num_examples))
+  smallest, largest = accuracy[names[0]]["held_out"], accuracy[names[-1]]["held_out"]
+  summary = {
+      "pools": pools, "num_examples": list(c.num_examples), "num_seeds": seeds,
+      "held_out_references": held_out_references, "eval_games": c.eval_games,
+      "chance": float(c.game.num_letters ** -c.game.word_length),
+      "family_half": in_context(c, 0).family_size // 2, "rule": c.rule,
+      "verdict_settings": c.verdict_settings.to_dict(), **dict(c.game),
+      "differences": {
+          "largest - smallest pool, held out, most examples": common.difference(
+              largest[most], smallest[most]),
+          "largest pool, held out, most - fewest examples": common.interval(
+              largest[most] - largest[fewest])}}
+  summary["verdict"] = verdict(summary)
   return summary
 
 
-def claim(summary: dict) -> dict:
-  """Whether held-out accuracy with the most examples rises with the pool of training
-  tasks, and whether the largest pool's rises with the number of examples."""
-  pools = list(summary["pools"].values())
-  ks = [str(k) for k in summary["num_examples"]]
-  most = [p["held_out"][ks[-1]]["mean"] for p in pools]
-  largest = [pools[-1]["held_out"][k]["mean"] for k in ks]
-  return {"held-out accuracy with most examples, per pool": most,
-          "rises from smallest to largest pool": most[-1] > most[0],
-          "never falls with more tasks": all(b >= a for a, b in zip(most, most[1:])),
-          "largest pool rises from fewest to most examples": largest[-1] > largest[0],
-          "largest pool never falls with more examples": all(
-              b >= a for a, b in zip(largest, largest[1:]))}
+def verdict(summary: dict) -> dict:
+  """The config's rule (``summary["rule"]``): "confirmed", "not confirmed" or
+  "inconclusive: not learned", with the figures it compared."""
+  d, most = summary["differences"], str(max(summary["num_examples"]))
+  checks = {"(a) more tasks": d["largest - smallest pool, held out, most examples"]["low"] > 0,
+            "(b) more examples": d["largest pool, held out, most - fewest examples"]["low"] > 0}
+  learned = {name: p["own"][most]["mean"] / p["own_references"][most]["ideal"]
+             for name, p in summary["pools"].items()}
+  if min(learned.values()) < summary["verdict_settings"]["learned_fraction"]:
+    outcome = "inconclusive: not learned"
+  else:
+    outcome = "confirmed" if all(checks.values()) else "not confirmed"
+  return {"outcome": outcome, "checks": checks, "own_accuracy_over_ideal": learned}
+
+
+def _cell(m: dict) -> str:
+  """An ``interval`` record as ``mean ± std [low, high]``."""
+  return f"{m['mean']:.3f} ± {m['std']:.3f} [{m['low']:.3f}, {m['high']:.3f}]"
+
+
+def _label(name: str) -> str:
+  return "unlimited" if name == "all" else name
 
 
 def table(summary: dict) -> str:
-  """Held-out accuracy per pool and number of examples (mean ± std over seeds)."""
-  f = common.pm
+  """Accuracy per pool, task set and number of examples, as a Markdown table: mean ±
+  sample std [95% t-interval] over seeds, and the references of each game set."""
   ks = [str(k) for k in summary["num_examples"]]
-  lines = [f"{'tasks':<6}" + "".join(f"{'k=' + k:>15}" for k in ks) + f"{'train tasks':>15}"]
+  lines = ["| training tasks | tasks | " + " | ".join(f"k = {k}" for k in ks) + " |",
+           "|---" * (len(ks) + 2) + "|"]
   for name, p in summary["pools"].items():
-    lines.append(f"{name:<6}" + "".join(f"{f(p['held_out'][k]):>15}" for k in ks)
-                 + f"{f(p['train_tasks']):>15}")
-  lines.append(f"{'shown':<6}" + "".join(f"{summary['coverage'][k]:>15.3f}" for k in ks))
-  lines.append(f"claim 3: {summary['claim_3']}")
+    for split, label in (("held_out", "held out"), ("own", "own")):
+      lines.append(f"| {_label(name)} | {label} | "
+                   + " | ".join(_cell(p[split][k]) for k in ks) + " |")
+  refs = summary["held_out_references"]
+  for key, label in (("shown", "query shown in the examples"),
+                     ("ideal", "ideal in-context learner")):
+    lines.append(f"| ({label}) | held out | " + " | ".join(f"{refs[k][key]:.3f}" for k in ks)
+                 + " |")
   return "\n".join(lines)
 
 
 def report(summary: dict, save) -> str:
-  """The Markdown section of RESULTS.md: the accuracy table, the plot and the verdict."""
-  from matplotlib import figure  # pylint: disable=import-outside-toplevel
-  ks = summary["num_examples"]
-  fig = figure.Figure(figsize=(5.5, 3.6))
-  ax = fig.add_subplot()
-  for name, p in summary["pools"].items():
-    label = "unlimited tasks" if name == "all" else f"{name} tasks"
-    ax.errorbar(ks, [p["held_out"][str(k)]["mean"] for k in ks],
-                yerr=[p["held_out"][str(k)]["std"] for k in ks], marker="o", capsize=3,
-                label=label)
-  ax.plot(ks, [summary["coverage"][str(k)] for k in ks], "k:", label="query shown in examples")
-  ax.axhline(summary["chance"], color="0.6", lw=0.8, label="chance")
+  """The Markdown section of RESULTS.md: the table, the rule and its figures, the plots."""
+  from matplotlib.figure import Figure  # pylint: disable=import-outside-toplevel
+
+  ks, pools, v = summary["num_examples"], summary["pools"], summary["verdict"]
+  names = list(pools)
+  tasks = [p["num_tasks"] or summary["family_half"] for p in pools.values()]
+  fig = Figure(figsize=(10, 3.8))
+  for ax, (split, title) in zip(fig.subplots(1, 2), (("held_out", "held-out tasks"),
+                                                     ("own", "own training tasks"))):
+    for k in ks:
+      m = [pools[n][split][str(k)] for n in names]
+      mean = np.array([x["mean"] for x in m])
+      ax.errorbar(tasks, mean, yerr=[mean - [x["low"] for x in m], [x["high"] for x in m] - mean],
+                  marker="o", capsize=3, label=f"k = {k}")
+    ax.set_xscale("log")
+    ax.set_xticks(tasks, [_label(n) for n in names])
+    ax.axhline(summary["chance"], color="0.6", lw=0.8, label="chance")
+    ax.set(xlabel="distinct training tasks (log scale)", ylabel="greedy accuracy",
+           title=title, ylim=(-0.02, 1.02))
+    ax.legend(fontsize=7)
+  fig.suptitle("mean and 95% t-interval over seeds")
+  fig.tight_layout()
+  tasks_path = save(fig, "tasks")
+
+  fig = Figure(figsize=(5.5, 3.8))
+  ax = fig.subplots()
+  for name in names:
+    m = [pools[name]["held_out"][str(k)] for k in ks]
+    mean = np.array([x["mean"] for x in m])
+    ax.errorbar(ks, mean, yerr=[mean - [x["low"] for x in m], [x["high"] for x in m] - mean],
+                marker="o", capsize=3, label=f"{_label(name)} tasks")
+  refs = summary["held_out_references"]
+  ax.plot(ks, [refs[str(k)]["ideal"] for k in ks], "k--", label="ideal in-context learner")
+  ax.plot(ks, [refs[str(k)]["shown"] for k in ks], "k:", label="query shown in the examples")
   ax.set(xlabel="examples in the opening", ylabel="greedy accuracy on held-out tasks",
          ylim=(-0.02, 1.02), xticks=ks)
-  ax.legend(fontsize=8)
-  path = save(fig, "accuracy")
+  ax.legend(fontsize=7)
+  fig.tight_layout()
+  examples_path = save(fig, "accuracy")
 
-  f = common.pm
-  rows = ["| training tasks | " + " | ".join(f"k = {k}" for k in ks)
-          + f" | own training tasks, k = {ks[-1]} |", "|---" * (len(ks) + 2) + "|"]
-  for name, p in summary["pools"].items():
-    rows.append(f"| {'unlimited' if name == 'all' else name} | "
-                + " | ".join(f(p["held_out"][str(k)]) for k in ks) + f" | {f(p['train_tasks'])} |")
-  rows.append("| (query shown in the examples) | "
-              + " | ".join(f"{summary['coverage'][str(k)]:.3f}" for k in ks) + " | |")
-  c3 = summary["claim_3"]
-  names = list(summary["pools"])
-  first, last = names[0], names[-1]
-  more_tasks = c3["rises from smallest to largest pool"]
-  more_examples = c3["largest pool rises from fewest to most examples"]
-  verdict = (
-      f"With {ks[-1]} examples, held-out accuracy goes from {f(summary['pools'][first]['held_out'][str(ks[-1])])} "
-      f"after {first} training tasks to {f(summary['pools'][last]['held_out'][str(ks[-1])])} "
-      f"after {'unlimited' if last == 'all' else last}: it "
-      f"{'rises' if more_tasks else 'does not rise'} with the number of distinct training tasks"
-      f"{' (monotonically)' if c3['never falls with more tasks'] else ' (not monotonically)'}. "
-      f"For the largest pool it {'rises' if more_examples else 'does not rise'} from "
-      f"{ks[0]} to {ks[-1]} examples"
-      f"{' (monotonically)' if c3['largest pool never falls with more examples'] else ' (not monotonically)'}. "
-      f"Claim 3 is {'confirmed' if more_tasks and more_examples else 'not confirmed'} by these "
-      "numbers.")
-  return (f"Player two cloned (SFT) from the in-context game's oracle demonstrator on pools of "
-          f"distinct training tasks (letter substitutions of {summary['num_letters']} letters, "
-          f"words of {summary['word_length']}), {summary['num_seeds']} seeds each; greedy "
-          f"accuracy on held-out tasks against the number k of examples in the opening (mean ± "
-          f"std over seeds; chance {summary['chance']:.3f}).\n\n" + "\n".join(rows)
-          + f"\n\n![held-out accuracy against examples per pool]({path})\n\n{verdict}\n")
+  d = summary["differences"]
+  rows = [f"| {name} | {x['mean']:+.3f} [{x['low']:+.3f}, {x['high']:+.3f}] |"
+          for name, x in d.items()]
+  learned = ", ".join(f"{_label(n)} {x:.3f}" for n, x in v["own_accuracy_over_ideal"].items())
+  return "\n".join([
+      f"Player two cloned (SFT) from the in-context game's oracle demonstrator on pools of "
+      f"distinct training tasks (substitutions of {summary['num_letters']} letters, queries "
+      f"of {summary['word_length']}), {summary['num_seeds']} seeds each; greedy accuracy on "
+      f"{summary['eval_games']} games per seed, on held-out tasks and on the pool's own "
+      "training tasks, against the number k of examples in the opening (mean ± sample std "
+      f"[95% t-interval] over seeds; chance {summary['chance']:.3f}).", "", table(summary), "",
+      f"![accuracy against the number of training tasks]({tasks_path})", "",
+      f"![held-out accuracy against examples per pool]({examples_path})", "",
+      "Rule (fixed before the run, with " + ", ".join(
+          f"{k} {x:g}" for k, x in summary["verdict_settings"].items())
+      + f"): {summary['rule']}", "", "| difference | mean [95% interval] |", "|---|---|",
+      *rows, "",
+      f"Own-task accuracy with the most examples over the ideal learner's: {learned}. "
+      f"Checks: " + ", ".join(f"{k} {'holds' if x else 'fails'}" for k, x in v["checks"].items())
+      + ".", "", f"Claim 3 by this rule: **{v['outcome']}**."])
 
 
 if __name__ == "__main__":

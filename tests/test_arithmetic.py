@@ -44,6 +44,19 @@ def test_payoff_on_hand_written_answers(reply, done, paid):
   np.testing.assert_array_equal(state.returns, [paid, paid])
 
 
+@pytest.mark.parametrize("reply, paid", [
+    ("{r}⟨eot⟩", 1.0), ("{s}⟨eot⟩", 0.0), ("{r}0⟨eot⟩", 0.0), ("={r}⟨eot⟩", 1.0)])
+def test_reversed_answers_are_read_least_significant_digit_first(reply, paid):
+  game = games.make("arithmetic", num_digits=3, answer_format="reversed")
+  state = game_lib.init(game, jax.random.key(5))
+  a, b = (int(x) for x in state.hidden["operands"])
+  assert str(a + b) != str(a + b)[::-1]  # The orders differ for this problem.
+  step = jax.jit(game_lib.step, static_argnums=0)
+  for tok in vocab.encode(reply.format(r=str(a + b)[::-1], s=a + b)):
+    state, _ = step(game, state, jnp.int32(tok))
+  np.testing.assert_array_equal(state.returns, [paid, paid])
+
+
 def test_answer_cut_off_by_the_length_limit_is_wrong():
   state = game_lib.init(GAME, jax.random.key(1))
   state = answer(state, vocab.encode("1" * 30))
@@ -98,7 +111,8 @@ def replies(traj):
 
 
 @pytest.mark.parametrize("operation, answer_format, num_digits", [
-    ("add", "qa", 3), ("add", "qca", 5), ("mul", "qa", 2), ("mul", "qca", 3)])
+    ("add", "qa", 3), ("add", "reversed", 3), ("add", "qca", 5), ("mul", "qa", 2),
+    ("mul", "reversed", 2), ("mul", "qca", 3)])
 def test_expert_writes_the_exact_reply_and_is_always_right(operation, answer_format, num_digits):
   game = games.make("arithmetic", num_digits=num_digits, operation=operation,
                     answer_format=answer_format)
@@ -109,7 +123,8 @@ def test_expert_writes_the_exact_reply_and_is_always_right(operation, answer_for
   for i, reply in enumerate(replies(traj)):
     a, b = (int(x) for x in traj.hidden["operands"][i])
     result = a + b if operation == "add" else a * b
-    expected = chain(a, b, operation) if answer_format == "qca" else str(result)
+    expected = {"qa": str(result), "reversed": str(result)[::-1],
+                "qca": chain(a, b, operation)}[answer_format]
     assert reply == expected, (a, b, reply)
     if i < 2:
       assert vocab.render(traj.tokens[i], traj.owner[i]) == (
@@ -154,6 +169,50 @@ def test_average_chain_slips_once_and_the_slip_reaches_the_answer(operation):
     check_one_slip(a, b, operation, reply)
 
 
+def carryless_chain(a, b):
+  """The Q-C-A addition reply of a player who forgets every carry, in Python."""
+  places = range(max(len(str(a)), len(str(b))))
+  sums = [(a // 10 ** i % 10, b // 10 ** i % 10) for i in places]
+  answer = sum((x + y) % 10 * 10 ** i for i, (x, y) in enumerate(sums))
+  return "".join(f"{x}+{y}+0={x + y};" for x, y in sums) + f"={answer}"
+
+
+@pytest.mark.parametrize("answer_format", ["qa", "reversed", "qca"])
+def test_careless_forgets_every_carry_and_is_right_without_one(answer_format):
+  game = games.make("arithmetic", num_digits=2, answer_format=answer_format)
+  one = games.player("arithmetic", 1, "human", game)
+  careless = games.player("arithmetic", 2, "careless", game, forget_rate=1.0)
+  traj = rollout.play(game, (one, careless), (None, None), jax.random.key(9), 256)
+  operands = np.asarray(traj.hidden["operands"])
+  carries = ((operands % 10).sum(1) >= 10) | ((operands // 10).sum(1) >= 10)
+  assert 0 < carries.sum() < 256
+  np.testing.assert_array_equal(np.asarray(jax.vmap(game.carries)(operands)), carries)
+  np.testing.assert_array_equal(traj.returns[:, 1], np.where(carries, 0.0, 1.0))
+  for (a, b), reply in zip(operands.tolist(), replies(traj)):
+    expected = carryless_chain(a, b)
+    answer = expected.split("=")[-1]
+    assert reply == {"qa": answer, "reversed": answer[::-1], "qca": expected}[answer_format]
+
+
+def test_careless_forgets_at_its_rate_and_its_logprob_counts_only_carrying_problems():
+  game = games.make("arithmetic", num_digits=2)
+  one = games.player("arithmetic", 1, "human", game)
+  careless = games.player("arithmetic", 2, "careless", game, forget_rate=0.75)
+  traj = rollout.play(game, (one, careless), (None, None), jax.random.key(10), 4096)
+  carries = np.asarray(jax.vmap(game.carries)(traj.hidden["operands"]))
+  right = np.asarray(traj.returns[:, 1]) == 1
+  assert right[~carries].all()
+  assert abs(right[carries].mean() - 0.25) < 0.03  # 4-sigma margin over ~2900 games.
+  logp = np.asarray(traj.logprob.sum(1))
+  np.testing.assert_allclose(logp[~carries], 0.0, atol=1e-6)
+  np.testing.assert_allclose(logp[carries], np.where(right[carries], np.log(0.25),
+                                                     np.log(0.75)), rtol=1e-5)
+  with pytest.raises(ValueError, match="addition"):
+    games.player("arithmetic", 2, "careless", games.make("arithmetic", operation="mul"))
+  with pytest.raises(ValueError, match="forget_rate"):
+    games.player("arithmetic", 2, "careless", game, forget_rate=1.5)
+
+
 @pytest.mark.parametrize("operation, reply, paid", [
     ("add", "{chain}⟨eot⟩", 1.0),
     ("add", "{r}⟨eot⟩", 1.0),                      # Q-A reply in a Q-C-A game: same payoff.
@@ -180,7 +239,7 @@ def test_payoff_reads_only_the_answer_after_the_last_equals(operation, reply, pa
 
 
 @pytest.mark.parametrize("operation, answer_format, num_digits", [
-    ("add", "qa", 1), ("add", "qca", 1), ("add", "qca", 5), ("mul", "qa", 4),
+    ("add", "qa", 1), ("add", "reversed", 2), ("add", "qca", 1), ("add", "qca", 5), ("mul", "qa", 4),
     ("mul", "qca", 1), ("mul", "qca", 4)])
 def test_longest_reply_is_the_all_nines_one_and_fits(operation, answer_format, num_digits):
   game = games.make("arithmetic", num_digits=num_digits, operation=operation,
@@ -189,6 +248,7 @@ def test_longest_reply_is_the_all_nines_one_and_fits(operation, answer_format, n
   reply = jax.jit(game.reply)(jnp.array([nines, nines]), jnp.int32(0), jnp.int32(0))
   expected = chain(nines, nines, operation) if answer_format == "qca" else str(
       2 * nines if operation == "add" else nines * nines)
+  expected = expected[::-1] if answer_format == "reversed" else expected
   assert vocab.decode(np.asarray(reply[0][:int(reply[1])])) == expected
   assert game.max_reply_length == len(expected)
   assert game.max_length == game.max_opening_length + len(expected) + 1

@@ -9,7 +9,6 @@ import pytest
 
 from configs import chain_of_thought as config_lib
 from experiments import chain_of_thought as cot
-from experiments import common
 
 matplotlib.use("Agg")
 
@@ -49,36 +48,6 @@ def test_report_writes_table_and_plot(summary, tmp_path, save_figure):
   assert "| 3 (beyond training) |" in markdown and "Claim 2 is" in markdown
   assert "![accuracy against digits per format](accuracy.png)" in markdown
   assert (tmp_path / "accuracy.png").stat().st_size > 1000
-
-
-class Part(list):
-  """A data source of game records held in a list."""
-
-  def __getitems__(self, indices):
-    return [self[i] for i in indices]
-
-
-def record(i, length=4):
-  """Game ``i``: BOS, player one's token, then player two's ``length - 2`` tokens."""
-  return {"tokens": np.full(length, 10 + i, np.int32), "owner": np.array([0, 1] + [2] * (
-      length - 2), np.int32), "reward": np.zeros((length, 2), np.float32),
-          "opening_length": 2, "example_id": i}
-
-
-def test_games_serve_every_record_each_epoch_and_resume():
-  games = common.Games([Part([record(0), record(1, 5)]), Part(record(i) for i in range(2, 6))],
-                    batch_size=3, seq_len=6, seed=0)
-  epochs = [np.concatenate([next(games)["tokens"][:, 0] for _ in range(2)]) for _ in range(3)]
-  for epoch in epochs:
-    assert sorted(epoch) == list(range(10, 16))
-  assert any(list(a) != list(b) for a, b in zip(epochs, epochs[1:]))
-  state = games.get_state()
-  batch = next(games)
-  assert batch["tokens"].shape == batch["loss_mask"].shape == (3, 6)
-  np.testing.assert_array_equal(batch["loss_mask"][:, :2], False)
-  np.testing.assert_array_equal(batch["loss_mask"].sum(1), 2 + (batch["tokens"][:, 0] == 11))
-  games.set_state(state)
-  np.testing.assert_array_equal(next(games)["tokens"], batch["tokens"])
 
 
 def test_budget_and_context_checks():

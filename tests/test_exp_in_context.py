@@ -1,4 +1,5 @@
-"""The in-context learning experiment (claim 3): its smoke run as launched, and reported.
+"""The in-context learning experiment (claim 3): its smoke run as launched and reported,
+the references of a game set, and the verdict on synthetic summaries.
 
 Resuming (finished stages reused) is ``train.runner``'s, tested through the pipeline.
 """
@@ -8,6 +9,7 @@ import numpy as np
 import pytest
 
 from configs import in_context as config_lib
+from experiments import common
 from experiments import in_context as icl
 
 matplotlib.use("Agg")
@@ -19,46 +21,57 @@ def summary(tmp_path_factory, run_smoke):
   return run_smoke("in_context", tmp_path_factory.mktemp("in_context"))[0]
 
 
-def test_summary_has_every_pool_and_number_of_examples(summary):
+def test_summary_has_every_pool_task_set_and_number_of_examples(summary):
   c = config_lib.get_config("smoke")
-  assert summary["num_seeds"] == c.num_seeds >= 3
+  assert summary["num_seeds"] == c.num_seeds
   assert list(summary["pools"]) == [icl.pool_name(n) for n in c.num_tasks]
   ks = {str(k) for k in c.num_examples}
   for p in summary["pools"].values():
-    assert set(p["held_out"]) == ks
-    for acc in [*p["held_out"].values(), p["train_tasks"]]:
+    assert set(p["held_out"]) == set(p["own"]) == set(p["own_references"]) == ks
+    for acc in [*p["held_out"].values(), *p["own"].values()]:
       assert len(acc["seeds"]) == c.num_seeds
       assert all(0.0 <= a <= 1.0 for a in acc["seeds"])
-      assert np.isclose(acc["mean"], np.mean(acc["seeds"]))
+      assert acc["low"] <= np.mean(acc["seeds"]) <= acc["high"]
     assert np.isfinite(p["final_loss"]) and p["final_loss"] > 0
     assert p["tokens"] == c.steps * c.batch_size * icl.in_context(c, max(c.num_examples)).max_length
-  cover = [summary["coverage"][str(k)] for k in c.num_examples]
-  assert all(0.0 <= x <= 1.0 for x in cover) and cover == sorted(cover)
+  for refs in [summary["held_out_references"], *(p["own_references"]
+                                                 for p in summary["pools"].values())]:
+    shown = [refs[str(k)]["shown"] for k in c.num_examples]
+    ideal = [refs[str(k)]["ideal"] for k in c.num_examples]
+    assert shown == sorted(shown) and ideal == sorted(ideal)  # More examples show more.
+    assert all(s <= i <= 1 for s, i in zip(shown, ideal))
   assert summary["chance"] == pytest.approx(c.game.num_letters ** -c.game.word_length)
-  assert len(summary["claim_3"]["held-out accuracy with most examples, per pool"]) == len(
-      c.num_tasks)
+  d = summary["differences"]["largest pool, held out, most - fewest examples"]
+  largest = summary["pools"]["all"]["held_out"]
+  np.testing.assert_allclose(d["seeds"], np.subtract(largest["4"]["seeds"], largest["2"]["seeds"]))
+  assert summary["verdict"]["outcome"] in ("confirmed", "not confirmed",
+                                           "inconclusive: not learned")
 
 
-def test_report_writes_table_and_plot(summary, tmp_path, save_figure):
-
+def test_report_writes_table_rule_and_plots(summary, tmp_path, save_figure):
   markdown = icl.report(summary, save_figure)
-  assert "| unlimited |" in markdown and "Claim 3 is" in markdown
-  assert "](accuracy.png)" in markdown
-  assert (tmp_path / "accuracy.png").stat().st_size > 1000
+  assert "| unlimited | held out |" in markdown and "| 8 | own |" in markdown
+  assert summary["rule"] in markdown and "Claim 3 by this rule: **" in markdown
+  for stem in ("tasks", "accuracy"):
+    assert f"]({stem}.png)" in markdown and (tmp_path / f"{stem}.png").stat().st_size > 1000
 
 
-def test_coverage_counts_queries_shown_in_the_examples():
-  # Two games of 2 examples of words of 2 letters: "ab>..;cd>..;" then the query.
+def test_references_copy_shown_letters_and_guess_among_the_untaken():
+  """Games of 2 examples of words of 1 letter ("x>y;x>y;" then the query) over 4 letters."""
   def game(first, second):
-    return [0, *first, 0, 0, 0, 0, *second, 0, 0, 0, 0]
+    return [0, 97 + first[0], 0, 97 + first[1], 0, 97 + second[0], 0, 97 + second[1], 0]
 
-  tokens = np.array([game([97, 98], [99, 100]), game([97, 97], [97, 97])])
-  query = np.array([[1, 2], [0, 1]])  # "bc": shown in the first game; "ab": not in the second.
-  assert icl.coverage(tokens, query, num_examples=2, word_length=2) == 0.5
-  assert icl.coverage(tokens, query, num_examples=0, word_length=2) == 0.0
+  tokens = np.array([game((0, 1), (2, 3)), game((0, 1), (0, 1)), game((0, 1), (2, 3))])
+  query = np.array([[2], [3], [1]])  # Shown; not shown, 1 output taken; not shown, 2 taken.
+  refs = icl.references(tokens, query, num_examples=2, word_length=1, num_letters=4)
+  assert refs["shown"] == pytest.approx(1 / 3)
+  assert refs["ideal"] == pytest.approx((1 + 1 / 3 + 1 / 2) / 3)
+  # A word of two unshown letters: two distinct guesses among 3 untaken letters.
+  two = icl.references(np.array([[0, 97, 98, 0, 99, 100, 0]]), np.array([[2, 3]]), 1, 2, 5)
+  assert two == {"shown": 0.0, "ideal": pytest.approx(1 / 6)}
 
 
-def test_checks_and_claim():
+def test_checks():
   c = config_lib.get_config()
   icl.check(c)
   c.model.max_length = icl.in_context(c, max(c.num_examples)).max_length - 1
@@ -68,51 +81,46 @@ def test_checks_and_claim():
   c.num_tasks = (4, 10 ** 6)
   with pytest.raises(ValueError, match="num_tasks"):
     icl.check(c)
+  c = config_lib.get_config()
+  c.num_examples = (4,)
+  with pytest.raises(ValueError, match="two numbers of examples"):
+    icl.check(c)
   with pytest.raises(ValueError, match="unknown variant"):
     config_lib.get_config("large")
-  acc = lambda *means: {"held_out": {str(k): {"mean": m} for k, m in zip((0, 4), means)}}
-  claim = icl.claim({"num_examples": [0, 4],
-                     "pools": {"4": acc(0.1, 0.2), "64": acc(0.1, 0.5), "all": acc(0.1, 0.4)}})
-  assert claim["rises from smallest to largest pool"]
-  assert not claim["never falls with more tasks"]
-  assert claim["largest pool rises from fewest to most examples"]
 
 
-def _summary(*pools, num_examples=(0, 2, 4)):
-  """Claim 3's inputs: each pool's mean held-out accuracy per number of examples, for pools
-  of 4 and 64 tasks and unlimited (as many as given, smallest first)."""
-  held_out = lambda means: {"held_out": {str(k): {"mean": m} for k, m in zip(num_examples, means)}}
-  return {"num_examples": list(num_examples),
-          "pools": {name: held_out(means) for name, means in zip(("4", "64", "all"), pools)}}
+def _summary(smallest=(0.3, 0.35, 0.32), largest_most=(0.6, 0.65, 0.62),
+             largest_fewest=(0.3, 0.32, 0.31), own=0.95):
+  """Claim 3's inputs: held-out accuracy per seed of the smallest pool with the most
+  examples and of the largest with the most and fewest, and every pool's own-task
+  accuracy with the most examples as a share of the ideal learner's (0.5)."""
+  pool = lambda: {"own": {"8": {"mean": own * 0.5}}, "own_references": {"8": {"ideal": 0.5}}}
+  return {
+      "num_examples": [2, 8], "verdict_settings": {"learned_fraction": 0.9},
+      "pools": {"8": pool(), "all": pool()},
+      "differences": {
+          "largest - smallest pool, held out, most examples": common.difference(
+              largest_most, smallest),
+          "largest pool, held out, most - fewest examples": common.interval(
+              np.subtract(largest_most, largest_fewest))}}
 
 
-def test_verdict_confirmed_when_accuracy_rises_with_tasks_and_examples():
-  v = icl.claim(_summary((0.125, 0.25, 0.25), (0.125, 0.375, 0.5), (0.25, 0.5, 0.75)))
-  assert v == {"held-out accuracy with most examples, per pool": [0.25, 0.5, 0.75],
-               "rises from smallest to largest pool": True, "never falls with more tasks": True,
-               "largest pool rises from fewest to most examples": True,
-               "largest pool never falls with more examples": True}
+def test_verdict_confirmed_when_both_differences_clear_their_intervals():
+  v = icl.verdict(_summary())
+  assert v["outcome"] == "confirmed" and all(v["checks"].values())
+  assert v["own_accuracy_over_ideal"] == pytest.approx({"8": 0.95, "all": 0.95})
 
 
-def test_verdict_not_confirmed_when_accuracy_falls():
-  v = icl.claim(_summary((0.25, 0.5, 0.75), (0.25, 0.5, 0.75), (0.75, 0.5, 0.5)))
-  assert v == {"held-out accuracy with most examples, per pool": [0.75, 0.75, 0.5],
-               "rises from smallest to largest pool": False, "never falls with more tasks": False,
-               "largest pool rises from fewest to most examples": False,
-               "largest pool never falls with more examples": False}
+@pytest.mark.parametrize("changes, failed", [
+    (dict(smallest=(0.2, 0.9, 0.5)), "(a) more tasks"),  # Mean below, interval straddles 0.
+    (dict(largest_fewest=(0.6, 0.66, 0.61)), "(b) more examples")])
+def test_verdict_not_confirmed_when_a_difference_does_not_clear_its_interval(changes, failed):
+  v = icl.verdict(_summary(**changes))
+  assert v["outcome"] == "not confirmed"
+  assert [k for k, ok in v["checks"].items() if not ok] == [failed]
 
 
-def test_verdict_flat_accuracy_does_not_rise_but_never_falls():
-  v = icl.claim(_summary((0.0, 0.5, 0.5), (0.5, 0.5, 0.5)))
-  assert v == {"held-out accuracy with most examples, per pool": [0.5, 0.5],
-               "rises from smallest to largest pool": False, "never falls with more tasks": True,
-               "largest pool rises from fewest to most examples": False,
-               "largest pool never falls with more examples": True}
+def test_verdict_inconclusive_when_a_pool_did_not_learn_its_own_tasks():
+  v = icl.verdict(_summary(own=0.85))
+  assert v["outcome"] == "inconclusive: not learned" and all(v["checks"].values())
 
-
-def test_verdict_rises_end_to_end_through_a_dip():
-  v = icl.claim(_summary((0.5, 0.5, 0.25), (0.5, 0.5, 0.75), (0.25, 0.0, 0.5)))
-  assert v == {"held-out accuracy with most examples, per pool": [0.25, 0.75, 0.5],
-               "rises from smallest to largest pool": True, "never falls with more tasks": False,
-               "largest pool rises from fewest to most examples": True,
-               "largest pool never falls with more examples": False}

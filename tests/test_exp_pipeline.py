@@ -16,7 +16,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from experiments import pipeline, report
+from experiments import common, pipeline, report
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STAGES = ("pretrain", "sft", "reward_model", "rlhf", "rl_payoff")
@@ -141,24 +141,73 @@ def test_the_resumed_run_equals_an_uninterrupted_one_bitwise(runs):
 def test_pipeline_writes_its_table_and_summary(runs):
   root, whole, _, outputs, _ = runs
   out = outputs["whole"]
-  assert "stage" in out and "KL to sft" in out and "claim 1" in out
+  assert "| policy |" in out and "KL to SFT" in out and "claim 1: " in out
   with open(os.path.join(whole, "summary.json")) as f:
     summary = json.load(f)
   assert summary["command"].startswith("python -m experiments.pipeline --config")
-  assert list(summary["stages"]) == ["pretrain", "sft", "rlhf", "rl_payoff"]
+  lines = ["rlhf_kl0.1", "rlhf_kl1"]  # The smoke variant's KL sweep.
+  assert list(summary["stages"]) == ["pretrain", "sft", *lines, "rl_payoff"]
   for stage in summary["stages"].values():
-    for key in ("payoff", "payoff_greedy", "reward_model_score", "kl_to_sft"):
+    for key in ("payoff", "payoff_greedy"):
+      assert set(stage[key]) == {"all", *pipeline.SPLITS}
+      for split in stage[key].values():
+        assert len(split["seeds"]) == 2 and all(0 <= x <= 1 for x in split["seeds"])
+        assert split["low"] <= split["mean"] <= split["high"]
+      for i in range(2):  # The whole is between its parts.
+        parts = [stage[key][split]["seeds"][i] for split in pipeline.SPLITS]
+        assert min(parts) - 1e-9 <= stage[key]["all"]["seeds"][i] <= max(parts) + 1e-9
+    for key in ("reward_model_score", "kl_to_sft"):
       assert len(stage[key]["seeds"]) == 2 and np.all(np.isfinite(stage[key]["seeds"]))
-    assert 0 <= stage["payoff"]["mean"] <= 1 and stage["tokens"] > 0 and stage["seconds"] > 0
+    assert stage["tokens"] > 0 and stage["seconds"] > 0
   # The sft policy is the KL's reference: its KL to itself is zero (exactly, up to float).
   assert abs(summary["stages"]["sft"]["kl_to_sft"]["mean"]) < 1e-4
-  assert summary["demonstrators"]["expert"] == 1.0
-  assert 0.6 < summary["demonstrators"]["average"] < 0.95  # Right 80% of the time.
-  tokens = [summary["stages"][n]["tokens"] for n in ("pretrain", "sft", "rlhf")]
+  demo = summary["demonstrators"]
+  assert demo["expert"] == {"all": 1.0, "carry": 1.0, "no_carry": 1.0}
+  assert demo["careless"]["no_carry"] == 1.0 and 0.05 < demo["careless"]["carry"] < 0.4
+  assert 0 < summary["reward_model"]["problems"] <= 64
+  assert 0 <= summary["reward_model"]["accuracy"]["mean"] <= 1
+  # The judged line is the best on validation, and differences are paired by seed.
+  validation = summary["validation_payoff"]
+  assert set(validation) == set(lines) and all(0 <= x <= 1 for x in validation.values())
+  judged = summary["judged"]
+  assert validation[judged] == max(validation.values())
+  stages, d = summary["stages"], summary["differences"]
+  np.testing.assert_allclose(d["rlhf - sft"]["seeds"], np.subtract(
+      stages[judged]["payoff"]["all"]["seeds"], stages["sft"]["payoff"]["all"]["seeds"]))
+  np.testing.assert_allclose(d["rlhf greedy carry - demonstrator"]["seeds"], np.subtract(
+      stages[judged]["payoff_greedy"]["carry"]["seeds"], demo["careless"]["carry"]))
+  for name, game in summary["example_games"].items():
+    assert game.startswith("one> ") and "\ntwo> " in game, name
+  tokens = [stages[n]["tokens"] for n in ("pretrain", "sft", "rlhf_kl0.1")]
   assert tokens == sorted(tokens) and len(set(tokens)) == 3  # Stages add up.
+  assert stages["rlhf_kl1"]["tokens"] == stages["rlhf_kl0.1"]["tokens"]
+  curves = summary["curves"]
+  assert set(curves) == {*lines, "rl_payoff"}
+  for line in lines:
+    steps = curves[line]["step"]
+    assert steps == list(range(1, len(steps) + 1)) and len(steps) >= 4
+    for key in ("payoff_two", "reward_model_score", "kl_to_reference"):
+      band = curves[line][key]
+      assert all(len(band[k]) == len(steps) for k in ("mean", "low", "high"))
+      assert all(lo <= m <= hi for lo, m, hi in zip(band["low"], band["mean"], band["high"]))
+  assert summary["verdict"]["outcome"] in ("confirmed", "not confirmed",
+                                           "inconclusive: not learned")
   for stage in STAGES:
     assert os.path.exists(os.path.join(whole, stage, "metrics.jsonl"))
     assert any(n.startswith("events.out.tfevents") for n in os.listdir(os.path.join(whole, stage)))
+
+
+def test_the_kl_lines_are_the_rlhf_stage_split_in_order(runs):
+  """rlhf trains every KL weight side by side: line k is runs [k*S, (k+1)*S) of the
+  stage, and its curves are those runs' per-run metrics."""
+  _, whole, _, _, _ = runs
+  with open(os.path.join(whole, "summary.json")) as f:
+    summary = json.load(f)
+  with open(os.path.join(whole, "rlhf", "metrics.jsonl")) as f:
+    first = json.loads(f.readline())
+  for k, line in enumerate(("rlhf_kl0.1", "rlhf_kl1")):
+    mean = np.mean([first[f"kl_to_reference_seed{2 * k + i}"] for i in range(2)])
+    assert summary["curves"][line]["kl_to_reference"]["mean"][0] == pytest.approx(mean)
 
 
 def test_report_writes_results_from_the_summaries(runs, tmp_path):
@@ -172,32 +221,45 @@ def test_report_writes_results_from_the_summaries(runs, tmp_path):
     os.rename(os.path.join(root, "pipeline"), whole)
   assert "## pipeline" in text and summary["command"] in text
   assert "Not run yet: `python -m experiments.red_team" in text
-  assert f"{summary['stages']['sft']['payoff']['mean']:.3f}" in text
-  assert (tmp_path / "results" / "pipeline_stages.png").stat().st_size > 1000
+  assert f"{summary['stages']['sft']['payoff']['all']['mean']:.3f}" in text
+  assert summary["rule"] in text and f"Claim 1 by this rule: **{summary['verdict']['outcome']}**" in text
+  for stem in ("kl", "stages", "curves"):
+    assert (tmp_path / "results" / f"pipeline_{stem}.png").stat().st_size > 1000
 
 
-def _summary(pretrain=0.25, sft=0.5, rlhf=0.75, rl_payoff=0.875, average=0.625):
-  """Claim 1's inputs: each policy's mean payoff, and the SFT demonstrator's."""
-  payoffs = {"pretrain": pretrain, "sft": sft, "rlhf": rlhf, "rl_payoff": rl_payoff}
-  return {"stages": {n: {"payoff": {"mean": m}} for n, m in payoffs.items()},
-          "demonstrators": {"average": average}}
+def _summary(sft_gain=(0.2, 0.3, 0.25), rlhf_gain=(0.1, 0.15, 0.12), beyond=(0.3, 0.2, 0.4),
+             sft_carry=0.22, rm_accuracy=(0.9, 0.85, 0.95)):
+  """Claim 1's inputs: the paired differences per seed, SFT's payoff on problems with a
+  carry (its demonstrator's: 0.2) and the reward model's ranking accuracy per seed."""
+  interval = common.interval
+  return {
+      "verdict_settings": {"learned_tolerance": 0.1, "rm_accuracy": 0.7},
+      "stages": {"sft": {"payoff": {"carry": {"mean": sft_carry}, "no_carry": {"mean": 1.0}}}},
+      "demonstrators": {"careless": {"carry": 0.2, "no_carry": 1.0}},
+      "differences": {"sft - pretrain": interval(sft_gain), "rlhf - sft": interval(rlhf_gain),
+                      "rlhf greedy carry - demonstrator": interval(beyond)},
+      "reward_model": {"accuracy": interval(rm_accuracy)}}
 
 
-def test_verdict_confirmed_when_the_payoff_rises_stage_by_stage():
-  assert pipeline.verdict(_summary()) == {
-      "pretrain < sft < rlhf": True, "rlhf > sft demonstrator": True, "rl_payoff - rlhf": 0.125,
-      "outcome": "confirmed"}
+def test_verdict_confirmed_when_each_paired_gain_clears_its_interval():
+  v = pipeline.verdict(_summary())
+  assert v["outcome"] == "confirmed" and all(v["checks"].values())
+  assert v["sft_gap_to_demonstrator"] == pytest.approx({"carry": 0.02, "no_carry": 0.0})
 
 
-def test_verdict_not_confirmed_when_rlhf_falls_below_sft():
-  assert pipeline.verdict(_summary(rlhf=0.375)) == {
-      "pretrain < sft < rlhf": False, "rlhf > sft demonstrator": False, "rl_payoff - rlhf": 0.5,
-      "outcome": "not confirmed"}
+@pytest.mark.parametrize("field, seeds, failed", [
+    ("rlhf_gain", (0.1, -0.05, 0.2), "(b) rlhf > sft"),  # Mean above 0, interval not.
+    ("sft_gain", (0.0, 0.0, 0.0), "(a) sft > pretrain"),
+    ("beyond", (0.05, -0.2, 0.1), "(c) rlhf greedy > demonstrator on carries")])
+def test_verdict_not_confirmed_when_a_gain_does_not_clear_its_interval(field, seeds, failed):
+  v = pipeline.verdict(_summary(**{field: seeds}))
+  assert v["outcome"] == "not confirmed"
+  assert [k for k, ok in v["checks"].items() if not ok] == [failed]
 
 
-def test_verdict_not_confirmed_when_sft_only_ties_pretrain():
-  # Beating the demonstrator does not make the outcome; a tie with it is no win.
-  assert pipeline.verdict(_summary(pretrain=0.5, rl_payoff=0.5)) == {
-      "pretrain < sft < rlhf": False, "rlhf > sft demonstrator": True, "rl_payoff - rlhf": -0.25,
-      "outcome": "not confirmed"}
-  assert not pipeline.verdict(_summary(average=0.75))["rlhf > sft demonstrator"]
+@pytest.mark.parametrize("changes", [dict(sft_carry=0.35), dict(rm_accuracy=(0.6, 0.7, 0.65))])
+def test_verdict_inconclusive_when_sft_or_the_reward_model_did_not_learn(changes):
+  """Whatever the gains: SFT off its demonstrator on carries by more than the tolerance,
+  or a reward model that ranks right answers first too rarely, judges nothing."""
+  v = pipeline.verdict(_summary(**changes))
+  assert v["outcome"] == "inconclusive: not learned" and all(v["checks"].values())

@@ -183,6 +183,30 @@ def test_a_kl_in_the_reward_is_zero_at_the_reference_and_a_kl_loss_is_not():
   assert kl(pulled) < kl(none) - 0.1, (kl(pulled), kl(none))  # Measured: 0.88 and 1.37.
 
 
+def test_a_frozen_kl_weight_replaces_the_settings_one_and_vmaps_over_members():
+  """A KL sweep side by side: members with the same start and key, each with its own
+  ``Frozen.kl_coef``, update as separate runs with that weight in ``RLSettings`` do."""
+  reference = jax.tree.map(lambda x: x * 1.5, start())
+  settings = dict(algorithm="rloo", kl_estimator="k1", **SMALL)
+  weights = (0.5, 4.0)
+  alone = [iterate(train.RLSettings(kl_coef=w, **settings), train.Frozen(reference=reference))
+           for w in weights]
+  stack = lambda *x: jnp.stack(x)
+  states = jax.tree.map(stack, *[train.create(start(), SGD, jax.random.key(3))] * 2)
+  fixed = train.Frozen(reference=jax.tree.map(stack, reference, reference),
+                       kl_coef=jnp.array(weights))
+  swept, metrics = jax.jit(jax.vmap(train.make_iteration(
+      GAME, MODEL, SGD, HUMAN, train.RLSettings(**settings))))(states, fixed)
+  assert moved(alone[0][0].params, alone[1][0].params)  # The weights matter here.
+  for i, (state, alone_metrics) in enumerate(alone):
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a[i], b, atol=1e-5), swept.params,
+                 state.params)
+    np.testing.assert_allclose(metrics["kl_to_reference"][i],
+                               alone_metrics["kl_to_reference"], rtol=1e-5)
+  with pytest.raises(ValueError, match="Frozen.reference"):
+    iterate(train.RLSettings(**settings), train.Frozen(kl_coef=jnp.float32(1.0)))
+
+
 def test_the_sum_of_payoff_and_reward_model_is_learned_from():
   rm_params = jax.tree.map(lambda x: x + 0.3, start())
   fixed = train.Frozen(reward_model=rm_params)

@@ -6,6 +6,12 @@ directly::
   one> 317+45=⟨eot⟩
   two> 362⟨eot⟩
 
+Reversed Q-A format, the answer's digits least significant first (the order in which a
+carry travels, and the chain's)::
+
+  one> 317+45=⟨eot⟩
+  two> 263⟨eot⟩
+
 Q-C-A format, player two first writes its chain of intermediate steps, each closed by
 ``;``, then ``=`` and the answer. Addition goes digit place by digit place from the least
 significant, over the places of the longer operand, as ``digit+digit+carry in=place sum``
@@ -25,7 +31,8 @@ part of the opening (player one is the fixed "human" asking it), so player two m
 first in play. The game ends when player two ends its turn (two turns in all), writes
 end-of-game, or fills the transcript. Payoff: (1, 1) when player two's answer, the text
 it writes after its last ``=`` (its whole turn when it writes none), is exactly the
-decimal result followed by end-of-turn, else (0, 0). The chain is not scored, so the
+decimal result (its digits reversed in the reversed format) followed by end-of-turn,
+else (0, 0). The chain is not scored, so the
 Q-A and Q-C-A replies of one problem are scored alike. Nothing is hidden: the operands
 are in the question.
 """
@@ -43,6 +50,7 @@ from twoplayer_jax.games import text
 OPERATORS = {"add": "+", "mul": "*"}
 MAX_DIGITS = {"add": 8, "mul": 4}  # Results stay within text.number's 9 int32 digits.
 EQUALS = ord("=")
+FORMATS = ("qa", "reversed", "qca")
 
 
 def _masked(piece, keep):
@@ -57,7 +65,8 @@ class Arithmetic(game_lib.Game):
   Attributes:
     num_digits: digits per operand, 1 to 8 for "add", 1 to 4 for "mul".
     operation: "add" or "mul".
-    answer_format: "qa" (the answer only) or "qca" (chain of steps, then the answer);
+    answer_format: "qa" (the answer only), "reversed" (the answer only, least
+      significant digit first) or "qca" (chain of steps, then the answer);
       sets the demonstrators' replies and the transcript capacity, not the payoff.
     answer_slack: tokens player two may write beyond the longest demonstrator reply.
   """
@@ -72,8 +81,8 @@ class Arithmetic(game_lib.Game):
     if not 1 <= self.num_digits <= MAX_DIGITS[self.operation]:
       raise ValueError(f"num_digits must be in [1, {MAX_DIGITS[self.operation]}] for "
                        f"{self.operation!r}, got {self.num_digits}")
-    if self.answer_format not in ("qa", "qca"):
-      raise ValueError(f"answer_format must be 'qa' or 'qca', got {self.answer_format!r}")
+    if self.answer_format not in FORMATS:
+      raise ValueError(f"answer_format must be one of {FORMATS}, got {self.answer_format!r}")
 
   @property
   def answer_width(self) -> int:
@@ -84,7 +93,7 @@ class Arithmetic(game_lib.Game):
   def max_reply_length(self) -> int:
     """Longest demonstrator reply without its end-of-turn (both operands all nines)."""
     n = self.num_digits
-    if self.answer_format == "qa":
+    if self.answer_format != "qca":
       return self.answer_width
     if self.operation == "add":
       chain = len("9+9+1=19;") * n
@@ -123,8 +132,13 @@ class Arithmetic(game_lib.Game):
     return jnp.sum(operands) if self.operation == "add" else operands[0] * operands[1]
 
   def answer(self, hidden) -> tuple[jax.Array, jax.Array]:
-    """The correct answer's digits as a piece of text."""
-    return text.number(self.result(hidden["operands"]), self.answer_width)
+    """The correct answer's digits as a piece of text, in the format's order."""
+    return self._written(self.result(hidden["operands"]))
+
+  def _written(self, answer: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``answer``'s digits, reversed in the reversed format."""
+    piece = text.number(answer, self.answer_width)
+    return text.reverse(piece) if self.answer_format == "reversed" else piece
 
   def num_steps(self, operands: jax.Array) -> jax.Array:
     """``[]`` steps of the Q-C-A chain: digits of the longer operand (addition) or of the
@@ -132,8 +146,20 @@ class Arithmetic(game_lib.Game):
     counted = jnp.max(operands) if self.operation == "add" else operands[1]
     return text.number(counted, self.num_digits)[1]
 
-  def reply(self, operands: jax.Array, slip_step: jax.Array, slip: jax.Array
-            ) -> tuple[jax.Array, jax.Array]:
+  def carries(self, operands: jax.Array) -> jax.Array:
+    """``[]`` bool: whether adding ``operands [2]`` carries at any digit place (a digit
+    place's sum of 10 or more; the first such place takes no carry in)."""
+    places = 10 ** jnp.arange(self.num_digits)
+    return jnp.any(operands[0] // places % 10 + operands[1] // places % 10 >= 10)
+
+  def carryless(self, operands: jax.Array) -> jax.Array:
+    """``[]`` the sum of ``operands [2]`` with every carry forgotten: each digit place's
+    sum mod 10."""
+    places = 10 ** jnp.arange(self.num_digits)
+    return jnp.sum((operands[0] // places % 10 + operands[1] // places % 10) % 10 * places)
+
+  def reply(self, operands: jax.Array, slip_step: jax.Array, slip: jax.Array,
+            forget: jax.Array = False) -> tuple[jax.Array, jax.Array]:
     """Player two's reply in the game's format, without its end-of-turn.
 
     Args:
@@ -143,15 +169,18 @@ class Arithmetic(game_lib.Game):
         for the correct reply. Where it would make a result negative, or a digit-place
         sum leave [0, 19], it is subtracted instead. Later steps build on the slip, so
         it propagates to the answer.
+      forget: ``[]`` bool, addition only: every carry is forgotten (each Q-C-A step takes
+        carry in 0, and the answer is ``carryless``).
     """
-    if self.answer_format == "qa":
+    if self.answer_format != "qca":
       total = self.result(operands)
-      return text.number(jnp.where(total + slip < 0, total - slip, total + slip),
-                         self.answer_width)
-    steps, answer = self._chain(operands, slip_step, slip)
+      if self.operation == "add":
+        total = jnp.where(forget, self.carryless(operands), total)
+      return self._written(jnp.where(total + slip < 0, total - slip, total + slip))
+    steps, answer = self._chain(operands, slip_step, slip, forget)
     return text.concat(*steps, text.literal("="), text.number(answer, self.answer_width))
 
-  def _chain(self, operands, slip_step, slip):
+  def _chain(self, operands, slip_step, slip, forget):
     """The Q-C-A steps as pieces (empty past ``num_steps``) and the answer they reach."""
     a, b = operands[0], operands[1]
     n, steps = self.num_digits, self.num_steps(operands)
@@ -165,7 +194,7 @@ class Arithmetic(game_lib.Game):
         piece = text.concat(text.number(a_i, 1), text.literal("+"), text.number(b_i, 1),
                             text.literal("+"), text.number(carry, 1), text.literal("="),
                             text.number(s, 2), text.literal(";"))
-        total, carry = total + s % 10 * 10 ** i, s // 10
+        total, carry = total + s % 10 * 10 ** i, jnp.where(forget, 0, s // 10)
       else:
         d = b // 10 ** i % 10
         q = a * d + slipped
@@ -190,28 +219,42 @@ class Arithmetic(game_lib.Game):
     return jnp.where(correct, 1.0, 0.0) * jnp.ones(2)
 
 
-def _answer_player(game: Arithmetic, error_rate: float) -> players_lib.Player:
-  """Player two that replies in the game's format, wrongly with probability ``error_rate``.
+def _answer_player(game: Arithmetic, error_rate: float, forget_rate: float = 0.0
+                   ) -> players_lib.Player:
+  """Player two that replies in the game's format, wrongly with probability ``error_rate``,
+  forgetting every carry of an addition with probability ``forget_rate``.
 
   A wrong Q-A answer is the result moved by a uniform nonzero amount in [-10, 10]; a wrong
   Q-C-A chain slips by one at a uniform step (a place sum, or a partial product in its
   own place), and the rest of the chain and the answer follow from the slip. The reply
   is planned at the first token of the turn (``text.speaker``); that token's
-  log-probability is the whole reply's (counting each slip once), the others' are 0.
+  log-probability is the whole reply's (counting each slip once, and forgetting only
+  where the problem carries), the others' are 0.
   """
+  for name, rate in (("error_rate", error_rate), ("forget_rate", forget_rate)):
+    if not 0 <= rate <= 1:
+      raise ValueError(f"{name} must be in [0, 1], got {rate}")
+  if forget_rate and game.operation != "add":
+    raise ValueError(f"forgetting carries is addition's: operation must be 'add', got "
+                     f"{game.operation!r}")
 
   def plan(state, key):
-    k_err, k_step, k_sign, k_size = jax.random.split(key, 4)
+    k_err, k_step, k_sign, k_size, k_forget = jax.random.split(key, 5)
     operands = state.hidden["operands"]
     wrong = jax.random.bernoulli(k_err, error_rate)
+    forget = jax.random.bernoulli(k_forget, forget_rate)
     sign = jnp.where(jax.random.bernoulli(k_sign), 1, -1)
-    if game.answer_format == "qa":
+    if game.answer_format != "qca":
       step, size, choices = jnp.int32(0), jax.random.randint(k_size, (), 1, 11), 20
     else:
       steps = game.num_steps(operands)
       step, size, choices = jax.random.randint(k_step, (), 0, steps), 1, 2 * steps
-    tokens, length = game.reply(operands, step, jnp.where(wrong, sign * size, 0))
-    return tokens, length, jnp.log(jnp.where(wrong, error_rate / choices, 1 - error_rate))
+    tokens, length = game.reply(operands, step, jnp.where(wrong, sign * size, 0), forget)
+    logp = jnp.log(jnp.where(wrong, error_rate / choices, 1 - error_rate))
+    if forget_rate:
+      logp += jnp.where(game.carries(operands),
+                        jnp.log(jnp.where(forget, forget_rate, 1 - forget_rate)), 0.0)
+    return tokens, length, logp
 
   return text.speaker(game_lib.TWO, plan, game.max_reply_length)
 
@@ -224,6 +267,13 @@ def expert(game: Arithmetic) -> players_lib.Player:
 def average(game: Arithmetic, error_rate: float = 0.2) -> players_lib.Player:
   """Player two that replies wrongly with probability ``error_rate``."""
   return _answer_player(game, error_rate)
+
+
+def careless(game: Arithmetic, forget_rate: float = 0.8) -> players_lib.Player:
+  """Player two of addition that forgets every carry with probability ``forget_rate`` (its
+  answer then ``carryless``), else replies correctly: right on problems without a carry,
+  systematically wrong on most of those with one."""
+  return _answer_player(game, 0.0, forget_rate)
 
 
 def noisy(game: Arithmetic) -> players_lib.Player:
@@ -251,4 +301,4 @@ def human(game: Arithmetic) -> players_lib.Player:
 
 
 PLAYER_ONE = {"human": human}
-PLAYER_TWO = {"expert": expert, "average": average, "noisy": noisy}
+PLAYER_TWO = {"expert": expert, "average": average, "careless": careless, "noisy": noisy}

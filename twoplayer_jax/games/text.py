@@ -43,6 +43,13 @@ def number(x: jax.Array, width: int) -> tuple[jax.Array, jax.Array]:
   return jnp.where(place >= 0, ZERO + digit, vocab.PAD).astype(jnp.int32), length
 
 
+def reverse(piece: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, jax.Array]:
+  """The piece's text written backwards, in the same capacity."""
+  tokens, length = piece
+  source = length - 1 - jnp.arange(tokens.shape[0])
+  return jnp.where(source >= 0, tokens[jnp.maximum(source, 0)], vocab.PAD), length
+
+
 def concat(*pieces: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, jax.Array]:
   """Pieces written one after another: ``(tokens [sum of W], length [])``."""
   width = sum(p[0].shape[0] for p in pieces)

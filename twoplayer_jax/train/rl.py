@@ -68,7 +68,8 @@ class RLSettings:
     normalize_advantages: whiten advantages over the learner's tokens of the batch.
     value_coef: weight of the value loss (PPO and the value baseline).
     value_clip: clip of the value update around the values at play; None for none.
-    kl_coef: weight of the KL to the reference policy; 0 for none.
+    kl_coef: weight of the KL to the reference policy; 0 for none (``Frozen.kl_coef``,
+      when given, replaces it).
     kl_estimator: "k1" or "k3".
     kl_in_reward: subtract kl_coef * k1 from each learner token's reward instead of
       adding a KL loss.
@@ -138,11 +139,14 @@ class Frozen(NamedTuple):
   the opponent's (with "population", the members' stacked ``[K, ...]``), the
   meta-strategy ``[K]`` over the population (probabilities; 0 for empty slots), the
   reference policy's (for the KL, e.g. the cloned policy or a magnet; with "two_learners"
-  one per seat, stacked like the learners) and the reward model's."""
+  one per seat, stacked like the learners) and the reward model's; and ``kl_coef``, a
+  ``[]`` weight of the KL replacing ``RLSettings.kl_coef``: frozen values are vmapped as
+  seeds are, so runs of several KL weights train side by side."""
   opponent: Any = None
   reference: Any = None
   reward_model: Any = None
   meta_strategy: jax.Array | None = None
+  kl_coef: jax.Array | None = None
 
 
 def _rewards(traj: game_lib.Trajectory, seat: int, settings: RLSettings,
@@ -196,7 +200,6 @@ def make_iteration(game: game_lib.Game, model: Model, tx: optax.GradientTransfor
              for seat in (game_lib.ONE, game_lib.TWO)}
   group = settings.group_size
   stacked = settings.play == "two_learners"
-  use_kl = settings.kl_coef > 0
 
   def seat_params(params, seat):
     return jax.tree.map(lambda x: x[seat - 1], params) if stacked else params
@@ -210,9 +213,9 @@ def make_iteration(game: game_lib.Game, model: Model, tx: optax.GradientTransfor
       return [read(seat) for seat in settings.seats]
     return [read(settings.seats[0])] * len(settings.seats)
 
-  def seat_loss(read, mb, mine):
+  def seat_loss(read, mb, mine, kl_coef):
     """The policy loss of a seat's tokens: ``read`` its ``(logits, values)``, ``mine`` its
-    ``[B, T]`` arrays."""
+    ``[B, T]`` arrays, ``kl_coef`` the KL's weight (None: no KL loss)."""
     logits, values = read
     logp = objectives.token_logprobs(logits, mb["tokens"], mb["legal"])
     normalizer = settings.loss_normalizer or mb["tokens"].shape[1] - 1
@@ -223,8 +226,8 @@ def make_iteration(game: game_lib.Game, model: Model, tx: optax.GradientTransfor
                                      settings.value_clip)
       loss += settings.value_coef * v_loss
       metrics["value_loss"] = v_loss
-    if use_kl and not settings.kl_in_reward:
-      loss += settings.kl_coef * objectives.aggregate(
+    if kl_coef is not None and not settings.kl_in_reward:
+      loss += kl_coef * objectives.aggregate(
           objectives.kl(logp, mine["ref_logp"], settings.kl_estimator), mine["mask"],
           settings.aggregation, normalizer)
     entropy = objectives.masked_mean(objectives.token_entropy(logits, mb["legal"]),
@@ -234,10 +237,10 @@ def make_iteration(game: game_lib.Game, model: Model, tx: optax.GradientTransfor
     metrics.update(loss=loss, entropy=entropy)
     return loss, metrics
 
-  def loss_fn(params, mb):
+  def loss_fn(params, mb, kl_coef):
     reads = views(model, params, mb["tokens"], mb["hidden"])
-    losses, metrics = zip(*[seat_loss(read, mb, jax.tree.map(lambda x: x[:, i], mb["seat"]))
-                            for i, read in enumerate(reads)])
+    losses, metrics = zip(*[seat_loss(read, mb, jax.tree.map(lambda x: x[:, i], mb["seat"]),
+                                      kl_coef) for i, read in enumerate(reads)])
     loss = sum(losses)
     return loss, {**_by_seat(metrics, settings.seats), "loss": loss}
 
@@ -286,7 +289,12 @@ def make_iteration(game: game_lib.Game, model: Model, tx: optax.GradientTransfor
       traj = jax.tree.map(lambda x: jax.lax.with_sharding_constraint(x, games_sharding), traj)
 
     per_seat, scores = [], jnp.zeros(traj.tokens.shape[0])
+    kl_coef = fixed.kl_coef if fixed.kl_coef is not None else (
+        settings.kl_coef if settings.kl_coef > 0 else None)
+    use_kl = kl_coef is not None
     if use_kl:
+      if fixed.reference is None:
+        raise ValueError("a KL weight needs the reference policy's parameters: Frozen.reference")
       ref_reads = views(reference, fixed.reference, traj.tokens, traj.hidden)
     for i, seat in enumerate(settings.seats):
       mask = ((traj.owner == seat) & traj.played).astype(jnp.float32)
@@ -295,7 +303,7 @@ def make_iteration(game: game_lib.Game, model: Model, tx: optax.GradientTransfor
       if use_kl:
         ref_logp = objectives.token_logprobs(ref_reads[i][0], traj.tokens, traj.legal)
       if use_kl and settings.kl_in_reward:
-        rewards = rewards - settings.kl_coef * mask * objectives.kl(traj.logprob, ref_logp, "k1")
+        rewards = rewards - kl_coef * mask * objectives.kl(traj.logprob, ref_logp, "k1")
       advantages, returns = _advantages(rewards, traj.value, mask, settings)
       per_seat.append({"mask": mask, "advantages": advantages, "returns": returns,
                        "ref_logp": ref_logp})
@@ -306,7 +314,7 @@ def make_iteration(game: game_lib.Game, model: Model, tx: optax.GradientTransfor
     def epoch(carry, key):
       def minibatch(carry, mb):
         params, opt_state = carry
-        grads, metrics = jax.grad(loss_fn, has_aux=True)(params, mb)
+        grads, metrics = jax.grad(loss_fn, has_aux=True)(params, mb, kl_coef)
         params, opt_state = update(params, opt_state, grads, state.step)
         metrics["grad_norm"] = optax.tree.norm(grads)
         return (params, opt_state), metrics
