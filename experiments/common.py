@@ -267,6 +267,16 @@ def mean_std(x) -> dict:
   return {"mean": float(x.mean()), "std": float(x.std()), "seeds": x.tolist()}
 
 
+def cell(m: dict) -> str:
+  """An ``interval`` record as ``"mean ± std [low, high]"``, three decimals."""
+  return f"{m['mean']:.3f} ± {m['std']:.3f} [{m['low']:.3f}, {m['high']:.3f}]"
+
+
+def signed(m: dict) -> str:
+  """A difference's ``interval`` or ``difference`` record as ``"+mean [+low, +high]"``."""
+  return f"{m['mean']:+.3f} [{m['low']:+.3f}, {m['high']:+.3f}]"
+
+
 def pm(m: dict) -> str:
   """A ``mean_std`` record as ``"mean ± std"``, three decimals."""
   return f"{m['mean']:.3f} ± {m['std']:.3f}"

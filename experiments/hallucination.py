@@ -226,11 +226,6 @@ def verdict(summary: dict) -> dict:
           "costs": costs}
 
 
-def _cell(m: dict) -> str:
-  """An ``interval`` record as ``mean ± std [low, high]``."""
-  return f"{m['mean']:.3f} ± {m['std']:.3f} [{m['low']:.3f}, {m['high']:.3f}]"
-
-
 COLUMNS = (("seen", "right"), ("seen", "abstain"), ("unseen", "wrong"), ("unseen", "abstain"),
            ("held_out", "wrong"), ("held_out", "abstain"), ("new", "wrong"), ("new", "abstain"))
 
@@ -242,9 +237,9 @@ def table(summary: dict) -> str:
            "|---" * (len(COLUMNS) + 4) + "|"]
   for name, s in summary["policies"].items():
     rl = "wrong_cost" in s
-    cost, gain = (f"{s['wrong_cost']:g}", _cell(s["payoff_change"])) if rl else ("—", "—")
+    cost, gain = (f"{s['wrong_cost']:g}", common.cell(s["payoff_change"])) if rl else ("—", "—")
     lines.append(f"| {name} | {s['abstain_share']:g} | {cost} | " + " | ".join(
-        _cell(s[q][o]) for q, o in COLUMNS) + f" | {gain} |")
+        common.cell(s[q][o]) for q, o in COLUMNS) + f" | {gain} |")
   return "\n".join(lines)
 
 
@@ -256,8 +251,8 @@ def verdict_table(summary: dict) -> str:
            f"end (bound {bound:g}) | (b) holds |", "|---|---|---|---|---|---|"]
   for x in summary["verdict"]["costs"]:
     d = x["new_wrong_change"]
-    lines.append(f"| {x['wrong_cost']:g} | {yes(x['above_break_even'])} | {d['mean']:+.3f} "
-                 f"[{d['low']:+.3f}, {d['high']:+.3f}] | {yes(x['dose_response'])} | "
+    lines.append(f"| {x['wrong_cost']:g} | {yes(x['above_break_even'])} | {common.signed(d)} | "
+                 f"{yes(x['dose_response'])} | "
                  f"{x['seen_abstain_high']:.3f} | {yes(x['false_abstention_kept'])} |")
   return "\n".join(lines)
 

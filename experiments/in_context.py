@@ -180,11 +180,6 @@ def verdict(summary: dict) -> dict:
   return {"outcome": outcome, "checks": checks, "own_accuracy_over_ideal": learned}
 
 
-def _cell(m: dict) -> str:
-  """An ``interval`` record as ``mean ± std [low, high]``."""
-  return f"{m['mean']:.3f} ± {m['std']:.3f} [{m['low']:.3f}, {m['high']:.3f}]"
-
-
 def _label(name: str) -> str:
   return "unlimited" if name == "all" else name
 
@@ -198,7 +193,7 @@ def table(summary: dict) -> str:
   for name, p in summary["pools"].items():
     for split, label in (("held_out", "held out"), ("own", "own")):
       lines.append(f"| {_label(name)} | {label} | "
-                   + " | ".join(_cell(p[split][k]) for k in ks) + " |")
+                   + " | ".join(common.cell(p[split][k]) for k in ks) + " |")
   refs = summary["held_out_references"]
   for key, label in (("shown", "query shown in the examples"),
                      ("ideal", "ideal in-context learner")):
@@ -249,7 +244,7 @@ def report(summary: dict, save) -> str:
   examples_path = save(fig, "accuracy")
 
   d = summary["differences"]
-  rows = [f"| {name} | {x['mean']:+.3f} [{x['low']:+.3f}, {x['high']:+.3f}] |"
+  rows = [f"| {name} | {common.signed(x)} |"
           for name, x in d.items()]
   learned = ", ".join(f"{_label(n)} {x:.3f}" for n, x in v["own_accuracy_over_ideal"].items())
   return "\n".join([

@@ -306,22 +306,16 @@ def verdict(summary: dict) -> dict:
           "reward_model_accuracy": rm_accuracy}
 
 
-def _cell(m: dict) -> str:
-  """An ``interval`` record as ``mean ± std [low, high]``."""
-  return f"{m['mean']:.3f} ± {m['std']:.3f} [{m['low']:.3f}, {m['high']:.3f}]"
-
-
 def table(summary: dict) -> str:
   """The policies as a Markdown table: mean ± sample std [95% interval] over seeds."""
   lines = ["| policy | payoff | carry | no carry | greedy | greedy carry | greedy no carry | "
            "RM score | KL to SFT (nats/game) | tokens per seed | wall s |",
            "|---" * 11 + "|"]
   for name, s in summary["stages"].items():
-    p, g = s["payoff"], s["payoff_greedy"]
-    lines.append(f"| {name} | {_cell(p['all'])} | {_cell(p['carry'])} | "
-                 f"{_cell(p['no_carry'])} | {_cell(g['all'])} | {_cell(g['carry'])} | "
-                 f"{_cell(g['no_carry'])} | {_cell(s['reward_model_score'])} | "
-                 f"{_cell(s['kl_to_sft'])} | {s['tokens']:,} | {s['seconds']:.0f} |")
+    cells = [s[k][split] for k in ("payoff", "payoff_greedy") for split in ("all", *SPLITS)]
+    cells += [s["reward_model_score"], s["kl_to_sft"]]
+    lines.append(f"| {name} | " + " | ".join(map(common.cell, cells))
+                 + f" | {s['tokens']:,} | {s['seconds']:.0f} |")
   return "\n".join(lines)
 
 
@@ -342,7 +336,7 @@ def report(summary: dict, save) -> str:
       "Demonstrators' payoff (all, carry, no carry): " + "; ".join(
           f"{n} {x['all']:.3f}, {x['carry']:.3f}, {x['no_carry']:.3f}" for n, x in demo.items())
       + f". The reward model ranks the right answer above the carryless one on "
-      f"{_cell(rm['accuracy'])} of {rm['problems']} problems with a carry.", "",
+      f"{common.cell(rm['accuracy'])} of {rm['problems']} problems with a carry.", "",
       "Rule (fixed before the run, with " + ", ".join(
           f"{k} {x:g}" for k, x in summary["verdict_settings"].items())
       + f"): {summary['rule']}", "",
@@ -354,8 +348,9 @@ def report(summary: dict, save) -> str:
            "rlhf greedy carry - demonstrator": "(c) rlhf greedy > demonstrator on carries"}
   for key, m in d.items():
     check = yes(v["checks"][names[key]]) if key in names else "reported"
-    out.append(f"| {key} | {_cell(m)} | {check} |")
-  gaps = ", ".join(f"{k.replace('_', ' ')} {x:.3f}" for k, x in v["sft_gap_to_demonstrator"].items())
+    out.append(f"| {key} | {common.cell(m)} | {check} |")
+  gaps = ", ".join(f"{k.replace('_', ' ')} {x:.3f}"
+                   for k, x in v["sft_gap_to_demonstrator"].items())
   out += ["", f"SFT's gap to its demonstrator: {gaps}; reward-model accuracy "
           f"{v['reward_model_accuracy']:.3f}.", "",
           f"Claim 1 by this rule: **{v['outcome']}**.", "",

@@ -111,8 +111,8 @@ def replies(traj):
 
 
 @pytest.mark.parametrize("operation, answer_format, num_digits", [
-    ("add", "qa", 3), ("add", "reversed", 3), ("add", "qca", 5), ("mul", "qa", 2),
-    ("mul", "reversed", 2), ("mul", "qca", 3)])
+    ("add", "qa", 3), ("add", "reversed", 3), ("add", "filler", 3), ("add", "qca", 5),
+    ("mul", "qa", 2), ("mul", "reversed", 2), ("mul", "filler", 2), ("mul", "qca", 3)])
 def test_expert_writes_the_exact_reply_and_is_always_right(operation, answer_format, num_digits):
   game = games.make("arithmetic", num_digits=num_digits, operation=operation,
                     answer_format=answer_format)
@@ -123,8 +123,9 @@ def test_expert_writes_the_exact_reply_and_is_always_right(operation, answer_for
   for i, reply in enumerate(replies(traj)):
     a, b = (int(x) for x in traj.hidden["operands"][i])
     result = a + b if operation == "add" else a * b
-    expected = {"qa": str(result), "reversed": str(result)[::-1],
-                "qca": chain(a, b, operation)}[answer_format]
+    steps = chain(a, b, operation)
+    expected = {"qa": str(result), "reversed": str(result)[::-1], "qca": steps,
+                "filler": "." * steps.rindex("=") + f"={result}"}[answer_format]
     assert reply == expected, (a, b, reply)
     if i < 2:
       assert vocab.render(traj.tokens[i], traj.owner[i]) == (
@@ -177,7 +178,7 @@ def carryless_chain(a, b):
   return "".join(f"{x}+{y}+0={x + y};" for x, y in sums) + f"={answer}"
 
 
-@pytest.mark.parametrize("answer_format", ["qa", "reversed", "qca"])
+@pytest.mark.parametrize("answer_format", ["qa", "reversed", "filler", "qca"])
 def test_careless_forgets_every_carry_and_is_right_without_one(answer_format):
   game = games.make("arithmetic", num_digits=2, answer_format=answer_format)
   one = games.player("arithmetic", 1, "human", game)
@@ -191,7 +192,8 @@ def test_careless_forgets_every_carry_and_is_right_without_one(answer_format):
   for (a, b), reply in zip(operands.tolist(), replies(traj)):
     expected = carryless_chain(a, b)
     answer = expected.split("=")[-1]
-    assert reply == {"qa": answer, "reversed": answer[::-1], "qca": expected}[answer_format]
+    assert reply == {"qa": answer, "reversed": answer[::-1], "qca": expected,
+                     "filler": "." * expected.rindex("=") + "=" + answer}[answer_format]
 
 
 def test_careless_forgets_at_its_rate_and_its_logprob_counts_only_carrying_problems():
@@ -239,16 +241,19 @@ def test_payoff_reads_only_the_answer_after_the_last_equals(operation, reply, pa
 
 
 @pytest.mark.parametrize("operation, answer_format, num_digits", [
-    ("add", "qa", 1), ("add", "reversed", 2), ("add", "qca", 1), ("add", "qca", 5), ("mul", "qa", 4),
-    ("mul", "qca", 1), ("mul", "qca", 4)])
+    ("add", "qa", 1), ("add", "reversed", 2), ("add", "qca", 1), ("add", "qca", 5),
+    ("add", "filler", 3), ("mul", "qa", 4), ("mul", "qca", 1), ("mul", "filler", 2),
+    ("mul", "qca", 4)])
 def test_longest_reply_is_the_all_nines_one_and_fits(operation, answer_format, num_digits):
   game = games.make("arithmetic", num_digits=num_digits, operation=operation,
                     answer_format=answer_format, answer_slack=0)
   nines = 10 ** num_digits - 1
   reply = jax.jit(game.reply)(jnp.array([nines, nines]), jnp.int32(0), jnp.int32(0))
-  expected = chain(nines, nines, operation) if answer_format == "qca" else str(
+  expected = chain(nines, nines, operation) if answer_format in ("qca", "filler") else str(
       2 * nines if operation == "add" else nines * nines)
   expected = expected[::-1] if answer_format == "reversed" else expected
+  if answer_format == "filler":  # The chain's characters as dots.
+    expected = "." * expected.rindex("=") + expected[expected.rindex("="):]
   assert vocab.decode(np.asarray(reply[0][:int(reply[1])])) == expected
   assert game.max_reply_length == len(expected)
   assert game.max_length == game.max_opening_length + len(expected) + 1

@@ -196,6 +196,21 @@ def test_a_config_of_ones_own_is_built_and_read_by_object(tmp_path):
     sources.load("game_transcripts/arithmetic_expert", "train", str(tmp_path), config=config)
 
 
+def test_a_mixture_of_games_is_built_and_its_records_replay(tmp_path):
+  """Datasets of a game mixture: each record is an episode of its drawn game (the
+  flattened hidden information names it), and replays to its payoff in the mixture."""
+  settings = {"components": (("arithmetic", {"num_digits": 1}), ("in_context", {})),
+              "weights": (1.0, 1.0)}
+  config = configs.transcripts_config("mixture", {"expert": 1.0}, "two_games",
+                                      game_settings=settings)
+  build.build("game_transcripts", str(tmp_path), num_examples=64, batch_size=64, config=config)
+  records = read_all(sources.load("game_transcripts", "train", str(tmp_path), config=config))
+  game, _ = generate.setup(config)
+  assert {int(r["hidden"]["game"]) for r in records} == {0, 1}
+  assert all(r["payoff"][1] == 1 for r in records)  # Both experts are always right.
+  check_replay(game, records)
+
+
 def test_a_dataset_never_built_names_the_build_command(tmp_path):
   with pytest.raises(sources.NotBuiltError, match=(
       r"python -m twoplayer_jax\.data\.build --dataset game_transcripts/arithmetic_noisy "

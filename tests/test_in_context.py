@@ -112,3 +112,79 @@ def test_settings_are_checked():
     games.make("in_context", split="test")
   with pytest.raises(ValueError, match="num_letters"):
     games.make("in_context", num_letters=9)
+
+
+PROMPTED = games.make("in_context", num_examples=3, word_length=2, num_letters=6, prompted=True)
+
+
+def prompted_games(player_one, player_two, n=64, seed=1):
+  one = games.player("in_context", 1, player_one, PROMPTED)
+  two = games.player("in_context", 2, player_two, PROMPTED)
+  return rollout.play(PROMPTED, (one, two), (None, None), jax.random.key(seed), n)
+
+
+def test_prompted_player_one_writes_the_examples_and_the_query_as_chance_would():
+  traj = prompted_games("human", "expert")
+  np.testing.assert_array_equal(traj.opening_length, 1)
+  for i in range(8):
+    rule, query = np.asarray(traj.hidden["rule"][i]), np.asarray(traj.hidden["query"][i])
+    shown = vocab.render(traj.tokens[i], traj.owner[i])
+    prompt, reply = shown.removeprefix("one> ").split("⟨eot⟩\ntwo> ")
+    pairs = prompt.split(";")
+    assert len(pairs) == PROMPTED.num_examples + 1 and pairs[-1] == letters(
+        np.arange(6), query) + ">"
+    for pair in pairs[:-1]:
+      word, out = pair.split(">")
+      assert out == letters(rule, [ord(c) - 97 for c in word])
+    assert reply == letters(rule, query) + "⟨eot⟩"
+  # The prompt is player one's first turn, closed by its end-of-turn.
+  one = np.asarray(traj.owner) == game_lib.ONE
+  np.testing.assert_array_equal(one.sum(1), PROMPTED.prompt_length + 1)
+  np.testing.assert_array_equal(traj.returns, 1.0)  # The oracle expert answers after it.
+
+
+def test_only_seat_one_reads_the_rule_and_the_query():
+  state = game_lib.init(PROMPTED, jax.random.key(3))
+  rule, query = np.asarray(state.hidden["rule"]), np.asarray(state.hidden["query"])
+  one = vocab.decode(np.asarray(PROMPTED.private(state.hidden, 1)))
+  two = vocab.decode(np.asarray(PROMPTED.private(state.hidden, 2)))
+  assert one == f"rule {letters(np.arange(6), rule)} query {letters(np.arange(6), query)}"
+  assert two == "rule ?????? query ??"
+  assert len(one) == len(two) == PROMPTED.private_length
+
+
+def test_the_teacher_shows_the_query_and_a_prompt_without_it_is_still_judged_on_it():
+  taught = prompted_games("teacher", "noisy")
+  for i in range(16):
+    prompt = vocab.render(taught.tokens[i], taught.owner[i]).split("⟨eot⟩")[0]
+    query = letters(np.arange(6), np.asarray(taught.hidden["query"][i]))
+    assert prompt.removeprefix("one> ").startswith(query + ">")  # The first example.
+  # Player two answering the query player one wrote, when it is not the hidden one, loses.
+  state = game_lib.init(PROMPTED, jax.random.key(4))
+  rule, query = np.asarray(state.hidden["rule"]), np.asarray(state.hidden["query"])
+  other = (query + 1) % 6
+  step = jax.jit(game_lib.step, static_argnums=0)
+  for text in (letters(np.arange(6), other) + ">⟨eot⟩", letters(rule, other) + "⟨eot⟩"):
+    for tok in vocab.encode(text):
+      state, _ = step(PROMPTED, state, jnp.int32(tok))
+  assert bool(state.done) and float(state.returns[1]) == 0.0
+  # In the game whose opening chance writes, the teacher plays as the human.
+  plain = games.make("in_context")
+  expert = games.player("in_context", 2, "expert", plain)
+  played = [rollout.play(plain, (games.player("in_context", 1, one, plain), expert),
+                         (None, None), jax.random.key(5), 8).tokens for one in ("teacher", "human")]
+  np.testing.assert_array_equal(*played)
+
+
+def test_a_model_player_one_reads_its_private_rule_and_writes_the_prompt():
+  """Both seats as models: each reads its own view (player one's holds the rule)."""
+  from twoplayer_jax import models, players  # pylint: disable=import-outside-toplevel
+  model = models.make(models.TransformerConfig(
+      num_layers=1, d_model=16, num_heads=2, d_ff=32,
+      max_length=PROMPTED.private_length + PROMPTED.max_length))
+  params = model.init(jax.random.key(0))
+  seats = tuple(players.model_player(model, PROMPTED, seat=s) for s in (1, 2))
+  traj = rollout.play(PROMPTED, seats, (params, params), jax.random.key(6), 8)
+  assert (np.asarray(traj.owner)[:, 1] == game_lib.ONE).all()  # Player one moves first.
+  assert np.isfinite(np.asarray(traj.logprob)).all()
+  assert (np.asarray(traj.length) <= PROMPTED.max_length).all()

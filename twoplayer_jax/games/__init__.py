@@ -6,7 +6,8 @@
 
 Every game registers scripted players for both seats: player one's include "human" (the
 default player one), player two's include the demonstrators "expert", "average" (taking
-``error_rate``) and "noisy".
+``error_rate``) and "noisy". "mixture" (``games.mixture``) draws one of several registered
+games per episode.
 """
 
 import functools
@@ -18,6 +19,7 @@ from twoplayer_jax.games import facts
 from twoplayer_jax.games import in_context
 from twoplayer_jax.games import kuhn_poker
 from twoplayer_jax.games import leduc_poker
+from twoplayer_jax.games import mixture
 from twoplayer_jax.games import red_team
 from twoplayer_jax.games import twenty_questions
 
@@ -39,6 +41,7 @@ REGISTRY = {
                               twenty_questions.PLAYER_TWO),
     "kuhn_poker": Entry(kuhn_poker.KuhnPoker, kuhn_poker.PLAYER_ONE, kuhn_poker.PLAYER_TWO),
     "leduc_poker": Entry(leduc_poker.LeducPoker, leduc_poker.PLAYER_ONE, leduc_poker.PLAYER_TWO),
+    "mixture": Entry(mixture.Mixture, mixture.PLAYER_ONE, mixture.PLAYER_TWO),
 }
 
 

@@ -12,6 +12,12 @@ carry travels, and the chain's)::
   one> 317+45=⟨eot⟩
   two> 263⟨eot⟩
 
+Filler format, a dot for every character of the Q-C-A chain, then ``=`` and the answer:
+as many tokens before the answer as the chain, with nothing computed in them::
+
+  one> 317+45=⟨eot⟩
+  two> ...........................=362⟨eot⟩
+
 Q-C-A format, player two first writes its chain of intermediate steps, each closed by
 ``;``, then ``=`` and the answer. Addition goes digit place by digit place from the least
 significant, over the places of the longer operand, as ``digit+digit+carry in=place sum``
@@ -50,7 +56,8 @@ from twoplayer_jax.games import text
 OPERATORS = {"add": "+", "mul": "*"}
 MAX_DIGITS = {"add": 8, "mul": 4}  # Results stay within text.number's 9 int32 digits.
 EQUALS = ord("=")
-FORMATS = ("qa", "reversed", "qca")
+FORMATS = ("qa", "reversed", "filler", "qca")
+ANSWER_ONLY = ("qa", "reversed")  # Formats whose reply is the answer alone.
 
 
 def _masked(piece, keep):
@@ -66,7 +73,8 @@ class Arithmetic(game_lib.Game):
     num_digits: digits per operand, 1 to 8 for "add", 1 to 4 for "mul".
     operation: "add" or "mul".
     answer_format: "qa" (the answer only), "reversed" (the answer only, least
-      significant digit first) or "qca" (chain of steps, then the answer);
+      significant digit first), "filler" (dots as long as the chain, then the answer) or
+      "qca" (chain of steps, then the answer);
       sets the demonstrators' replies and the transcript capacity, not the payoff.
     answer_slack: tokens player two may write beyond the longest demonstrator reply.
   """
@@ -93,7 +101,7 @@ class Arithmetic(game_lib.Game):
   def max_reply_length(self) -> int:
     """Longest demonstrator reply without its end-of-turn (both operands all nines)."""
     n = self.num_digits
-    if self.answer_format != "qca":
+    if self.answer_format in ANSWER_ONLY:
       return self.answer_width
     if self.operation == "add":
       chain = len("9+9+1=19;") * n
@@ -165,20 +173,24 @@ class Arithmetic(game_lib.Game):
     Args:
       operands: ``[2]`` int32.
       slip_step: ``[]`` Q-C-A step that goes wrong.
-      slip: ``[]`` amount added to that step's result (Q-C-A) or to the answer (Q-A); 0
+      slip: ``[]`` amount added to that step's result (Q-C-A, and filler's unwritten
+        chain) or to the answer (Q-A); 0
         for the correct reply. Where it would make a result negative, or a digit-place
         sum leave [0, 19], it is subtracted instead. Later steps build on the slip, so
         it propagates to the answer.
       forget: ``[]`` bool, addition only: every carry is forgotten (each Q-C-A step takes
         carry in 0, and the answer is ``carryless``).
     """
-    if self.answer_format != "qca":
+    if self.answer_format in ANSWER_ONLY:
       total = self.result(operands)
       if self.operation == "add":
         total = jnp.where(forget, self.carryless(operands), total)
       return self._written(jnp.where(total + slip < 0, total - slip, total + slip))
     steps, answer = self._chain(operands, slip_step, slip, forget)
-    return text.concat(*steps, text.literal("="), text.number(answer, self.answer_width))
+    chain = text.concat(*steps)
+    if self.answer_format == "filler":
+      chain = jnp.where(jnp.arange(chain[0].shape[0]) < chain[1], ord("."), vocab.PAD), chain[1]
+    return text.concat(chain, text.literal("="), text.number(answer, self.answer_width))
 
   def _chain(self, operands, slip_step, slip, forget):
     """The Q-C-A steps as pieces (empty past ``num_steps``) and the answer they reach."""
@@ -244,7 +256,7 @@ def _answer_player(game: Arithmetic, error_rate: float, forget_rate: float = 0.0
     wrong = jax.random.bernoulli(k_err, error_rate)
     forget = jax.random.bernoulli(k_forget, forget_rate)
     sign = jnp.where(jax.random.bernoulli(k_sign), 1, -1)
-    if game.answer_format != "qca":
+    if game.answer_format in ANSWER_ONLY:
       step, size, choices = jnp.int32(0), jax.random.randint(k_size, (), 1, 11), 20
     else:
       steps = game.num_steps(operands)

@@ -18,6 +18,15 @@ end-of-turn, else (0, 0). Cooperative. Hidden from player two: the rule (it must
 it from the examples; query letters that no example shows can only be known from the
 rules seen in training).
 
+Prompted: with ``prompted``, player one writes the examples and the query itself, as its
+first turn (the same text, ending in ``>`` and end-of-turn), and chance writes BOS only.
+Player one reads the rule and the query from its private text, ``rule fhbdgace query c``
+(the letters that ``a``, ``b``, ... are written as, then the query); seat two's private
+text is as long, with ``?`` for every letter, so its view never depends on them. Its
+prompt is its strategy: examples that show the query's letters let a player two that
+copies answer right. The payoff checks player two's turn, the one after the first
+end-of-turn, against the hidden query, whatever player one wrote.
+
 Tasks: the family holds all ``num_letters!`` substitutions. A fixed bijection of the
 family (an affine map modulo its size, set by ``task_seed``) splits it in two halves:
 training task j is the family's rule ``scramble(2 j)`` and held-out task j is
@@ -65,6 +74,7 @@ class InContext(game_lib.Game):
     num_letters: alphabet size, 2 to 8.
     task_seed: chooses the bijection that orders and splits the family.
     answer_slack: tokens player two may write beyond the answer.
+    prompted: player one writes the examples and the query (see the module).
   """
   num_tasks: int = 0
   split: str = "train"
@@ -73,6 +83,7 @@ class InContext(game_lib.Game):
   num_letters: int = 8
   task_seed: int = 0
   answer_slack: int = 2
+  prompted: bool = False
 
   def __post_init__(self):
     if not 2 <= self.num_letters <= MAX_LETTERS:
@@ -91,8 +102,13 @@ class InContext(game_lib.Game):
     return math.factorial(self.num_letters)
 
   @property
+  def prompt_length(self) -> int:
+    """Tokens of the examples and the query, ``>`` included, end-of-turn not."""
+    return self.num_examples * (2 * self.word_length + 2) + self.word_length + 1
+
+  @property
   def max_opening_length(self) -> int:
-    return 1 + self.num_examples * (2 * self.word_length + 2) + self.word_length + 2
+    return 1 if self.prompted else 1 + self.prompt_length + 1
 
   @property
   def min_opening_length(self) -> int:
@@ -100,7 +116,22 @@ class InContext(game_lib.Game):
 
   @property
   def max_length(self) -> int:
-    return self.max_opening_length + self.word_length + 1 + self.answer_slack
+    return 1 + self.prompt_length + 1 + self.word_length + 1 + self.answer_slack
+
+  @property
+  def private_length(self) -> int:
+    return len("rule  query ") + self.num_letters + self.word_length if self.prompted else 0
+
+  def private(self, hidden, seat) -> jax.Array:
+    """Prompted: ``rule <letters> query <word>`` for seat one, with ``?`` for every letter
+    for seat two; no text otherwise."""
+    if not self.prompted:
+      return super().private(hidden, seat)
+    letters = LETTER_A + jnp.concatenate([hidden["rule"], hidden["query"]])
+    shown = jnp.where(seat == game_lib.ONE, letters, ord("?"))
+    m = self.num_letters
+    return jnp.concatenate([text.literal("rule ")[0], shown[:m], text.literal(" query ")[0],
+                            shown[m:]]).astype(jnp.int32)
 
   @property
   def max_turns(self) -> int:
@@ -134,22 +165,23 @@ class InContext(game_lib.Game):
     rule = self.rule(index)
     k, n = self.num_examples, self.word_length
     words = jax.random.randint(k_words, (k + 1, n), 0, self.num_letters, jnp.int32)
-    examples = jnp.concatenate([
-        LETTER_A + words[:k], jnp.full((k, 1), ord(">")), LETTER_A + rule[words[:k]],
-        jnp.full((k, 1), ord(";"))], axis=1).reshape(-1)
-    tokens = jnp.concatenate([jnp.array([vocab.BOS]), examples, LETTER_A + words[k],
-                              jnp.array([ord(">"), vocab.EOT])]).astype(jnp.int32)
+    hidden = {"task": index, "rule": rule, "query": words[k]}
+    if self.prompted:
+      return game_lib.new_state(self, jnp.array([vocab.BOS]), jnp.array([game_lib.CHANCE]),
+                                1, to_move=game_lib.ONE, turn=0, hidden=hidden)
+    tokens = jnp.concatenate([jnp.array([vocab.BOS]), prompt(rule, words[:k], words[k]),
+                              jnp.array([vocab.EOT])]).astype(jnp.int32)
     owner = jnp.where(jnp.arange(tokens.shape[0]) == 0, game_lib.CHANCE, game_lib.ONE)
     length = jnp.int32(tokens.shape[0])
     return game_lib.new_state(self, tokens, owner, length, to_move=game_lib.TWO, turn=1,
-                              hidden={"task": index, "rule": rule, "query": words[k]})
+                              hidden=hidden)
 
   def answer(self, hidden) -> tuple[jax.Array, jax.Array]:
     """The substituted query as a piece of text."""
     return LETTER_A + hidden["rule"][hidden["query"]], jnp.int32(self.word_length)
 
   def payoff(self, state: game_lib.GameState) -> jax.Array:
-    start = state.opening_length
+    start = text.turn_starts(state.tokens, state.length, 1)[1]  # After the prompt's turn.
     answer = text.concat(self.answer(state.hidden), text.token(vocab.EOT))
     correct = text.matches(state.tokens, start, answer) & (state.length >= start + answer[1])
     return jnp.where(correct, 1.0, 0.0) * jnp.ones(2)
@@ -196,12 +228,46 @@ def noisy(game: InContext) -> players_lib.Player:
   return players_lib.scripted(policy)
 
 
+def prompt(rule: jax.Array, examples: jax.Array, query: jax.Array) -> jax.Array:
+  """``[prompt_length]`` the text ``ab>cd;...;q>``: each of ``examples [k, wl]`` (letter
+  indices) with its substitution by ``rule [num_letters]``, then ``query [wl]`` and ``>``."""
+  k = examples.shape[0]
+  shown = jnp.concatenate([LETTER_A + examples, jnp.full((k, 1), ord(">")),
+                           LETTER_A + rule[examples], jnp.full((k, 1), ord(";"))], axis=1)
+  return jnp.concatenate([shown.reshape(-1), LETTER_A + query,
+                          jnp.array([ord(">")])]).astype(jnp.int32)
+
+
+def _prompter(game: InContext, shows_query: bool) -> players_lib.Player:
+  """Player one of the prompted game: uniformly random example words, the first of them
+  the query itself when ``shows_query``; log-probability of the random words."""
+  k, n, m = game.num_examples, game.word_length, game.num_letters
+
+  def plan(state, key):
+    words = jax.random.randint(key, (k, n), 0, m, jnp.int32)
+    if shows_query and k:
+      words = words.at[0].set(state.hidden["query"])
+    drawn = k - (1 if shows_query and k else 0)
+    return (prompt(state.hidden["rule"], words, state.hidden["query"]),
+            jnp.int32(game.prompt_length), jnp.float32(-drawn * n * math.log(m)))
+
+  return text.speaker(game_lib.ONE, plan, game.prompt_length)
+
+
 def human(game: InContext) -> players_lib.Player:
-  """Player one. Its examples and query are the opening; given the move again, it ends
-  the game."""
-  del game
+  """Player one. Its examples and query are the opening (given the move again, it ends
+  the game); in the prompted game it writes them, examples drawn as chance draws them."""
+  if game.prompted:
+    return _prompter(game, shows_query=False)
   return players_lib.scripted(lambda carry, state, key: (vocab.EOG, 0.0, carry))
 
 
-PLAYER_ONE = {"human": human}
+def teacher(game: InContext) -> players_lib.Player:
+  """Player one of the prompted game whose first example is the query itself (with its
+  substitution): a player two that copies from the examples is then always right. In
+  the game whose opening chance writes, it plays as ``human``."""
+  return _prompter(game, shows_query=True) if game.prompted else human(game)
+
+
+PLAYER_ONE = {"human": human, "teacher": teacher}
 PLAYER_TWO = {"expert": expert, "average": average, "noisy": noisy}
