@@ -10,10 +10,11 @@ import ml_collections
 RULE = ("Per game and model size, the generalist's greedy payoff on that game minus the "
         "specialist's, with its 95% Welch t-interval over seeds (separate runs: unpaired): "
         "transfer when the interval is above 0, interference when below, no measurable "
-        "difference otherwise. Confirmed (the mixture transfers or interferes, measurably) "
-        "when some game at some size shows transfer or interference, else not confirmed. "
-        "Inconclusive (not learned) unless every specialist reaches learned_fraction of its "
-        "game's expert payoff (mean over seeds).")
+        "difference otherwise. A (game, size) cell is judged only if its specialist reaches "
+        "learned_fraction of the game's expert payoff (mean over seeds); else it is not "
+        "learned. Confirmed (the mixture transfers or interferes, measurably) when some "
+        "judged cell shows transfer or interference, not confirmed when none does, and "
+        "inconclusive (not learned) when no cell is judged.")
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -31,14 +32,14 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.data_dir = "~/tensorflow_datasets"  # Where the datasets are built and read.
   # Each specialist's SFT steps; the generalist trains len(games) times as many on the
   # mixture (equal weights), so it sees as many games of each game as its specialist.
-  c.steps = 800
+  c.steps = 1200
   c.batch_size = 64  # Games per seed per step.
   c.learning_rate = 2e-3  # Peak AdamW rate, cosine decay to 0.
   c.warmup_steps = 50
   # Model sizes, each a TransformerConfig (max_length: the mixture's longest game); they
   # are compared smallest first (by layers, then width).
   c.sizes = ml_collections.ConfigDict(dict(
-      small=dict(num_layers=1, d_model=32, num_heads=2, d_ff=128, max_length=40,
+      small=dict(num_layers=2, d_model=32, num_heads=2, d_ff=128, max_length=40,
                  dtype="float32"),
       base=dict(num_layers=2, d_model=64, num_heads=4, d_ff=256, max_length=40,
                 dtype="float32")))

@@ -157,15 +157,18 @@ def effect(difference: dict) -> str:
 
 def verdict(summary: dict) -> dict:
   """The config's rule (``summary["rule"]``): "confirmed", "not confirmed" or
-  "inconclusive: not learned", with each game's effect per size."""
-  effects = {name: {size: effect(s["difference"]) for size, s in g["sizes"].items()}
+  "inconclusive: not learned", with each cell's effect ("not learned" where its
+  specialist did not learn)."""
+  least = summary["verdict_settings"]["learned_fraction"]
+  learned = {name: {size: s["specialist"]["mean"] / g["expert"] for size, s in g["sizes"].items()}
              for name, g in summary["games"].items()}
-  learned = {name: min(s["specialist"]["mean"] for s in g["sizes"].values()) / g["expert"]
+  effects = {name: {size: effect(s["difference"]) if learned[name][size] >= least
+                    else "not learned" for size, s in g["sizes"].items()}
              for name, g in summary["games"].items()}
-  if min(learned.values()) < summary["verdict_settings"]["learned_fraction"]:
+  judged = [e for by_size in effects.values() for e in by_size.values() if e != "not learned"]
+  if not judged:
     outcome = "inconclusive: not learned"
-  elif any(e != "no measurable difference" for by_size in effects.values()
-           for e in by_size.values()):
+  elif any(e != "no measurable difference" for e in judged):
     outcome = "confirmed"
   else:
     outcome = "not confirmed"
@@ -173,14 +176,16 @@ def verdict(summary: dict) -> dict:
 
 
 def table(summary: dict) -> str:
-  """Per game and size: specialist, generalist, their difference and its effect."""
+  """Per game and size: specialist, generalist, their difference and its effect by the
+  rule ("not learned" where the specialist did not learn)."""
   lines = ["| game | size | expert | specialist | generalist | generalist − specialist "
            "[95% Welch] | effect |", "|---|---|---|---|---|---|---|"]
+  effects = summary["verdict"]["effects"]
   for name, g in summary["games"].items():
     for size, s in g["sizes"].items():
-      d = s["difference"]
       lines.append(f"| {name} | {size} | {g['expert']:.3f} | {common.cell(s['specialist'])} | "
-                   f"{common.cell(s['generalist'])} | {common.signed(d)} | {effect(d)} |")
+                   f"{common.cell(s['generalist'])} | {common.signed(s['difference'])} | "
+                   f"{effects[name][size]} |")
   return "\n".join(lines)
 
 
@@ -207,7 +212,8 @@ def report(summary: dict, save) -> str:
   path = save(fig, "payoff")
   v = summary["verdict"]
   changes = ", ".join(f"{n} {g['difference_change']:+.3f}" for n, g in summary["games"].items())
-  learned = ", ".join(f"{n} {x:.3f}" for n, x in v["specialist_over_expert"].items())
+  learned = "; ".join(f"{n} " + ", ".join(f"{size} {x:.3f}" for size, x in by_size.items())
+                      for n, by_size in v["specialist_over_expert"].items())
   return "\n".join([
       f"Player two cloned from each game's expert: a specialist per game ({summary['steps']} "
       f"steps of {summary['batch_size']} games) and a generalist on the mixture of all "
@@ -216,7 +222,7 @@ def report(summary: dict, save) -> str:
       "games per seed and game, mean ± sample std [95% t-interval].", "", table(summary), "",
       f"![payoff per game, specialist and generalist, per model size]({path})", "",
       f"Change of the difference from {sizes[0]} to {sizes[-1]}: {changes}. Specialists' "
-      f"payoff over the expert's (worst size): {learned}.", "",
+      f"payoff over the expert's: {learned}.", "",
       "Rule (fixed before the run, with " + ", ".join(
           f"{k} {x:g}" for k, x in summary["verdict_settings"].items())
       + f"): {summary['rule']}", "", f"Claim 8 by this rule: **{v['outcome']}**."])

@@ -66,10 +66,11 @@ def test_checks_and_size_order():
 
 def _summary(differences, specialist=0.8):
   """Claim 8's inputs: per game, the generalist's and specialist's payoffs per seed at
-  one size (the specialist's mean ``specialist``; the expert's 1)."""
+  one size (the specialist's mean ``specialist[game]`` or 0.8; the expert's 1)."""
   games = {}
   for name, shift in differences.items():
-    spec = np.array([-0.01, 0.0, 0.01]) + specialist
+    spec = np.array([-0.01, 0.0, 0.01]) + (specialist.get(name, 0.8)
+                                           if isinstance(specialist, dict) else specialist)
     gen = spec + shift + np.array([0.02, -0.01, 0.0])
     games[name] = {"expert": 1.0, "sizes": {"base": {
         "specialist": common.interval(spec), "generalist": common.interval(gen),
@@ -87,7 +88,12 @@ def test_verdict_names_each_effect_by_its_interval(shift, effect, outcome):
   assert v["outcome"] == outcome
 
 
-def test_verdict_inconclusive_when_a_specialist_did_not_learn():
+def test_verdict_judges_only_the_cells_whose_specialist_learned():
+  # An effect where the specialist did not learn counts for nothing.
+  v = multi_task.verdict(_summary({"arithmetic": 0.2, "facts": 0.0}, {"arithmetic": 0.4}))
+  assert v["effects"] == {"arithmetic": {"base": "not learned"},
+                          "facts": {"base": "no measurable difference"}}
+  assert v["outcome"] == "not confirmed"
+  assert v["specialist_over_expert"]["arithmetic"]["base"] == pytest.approx(0.4)
   v = multi_task.verdict(_summary({"arithmetic": 0.2, "facts": 0.0}, specialist=0.4))
   assert v["outcome"] == "inconclusive: not learned"
-  assert v["specialist_over_expert"]["arithmetic"] == pytest.approx(0.4)
