@@ -267,6 +267,14 @@ def mean_std(x) -> dict:
   return {"mean": float(x.mean()), "std": float(x.std()), "seeds": x.tolist()}
 
 
+def error_bars(intervals: Sequence[dict]) -> tuple[np.ndarray, np.ndarray]:
+  """``interval`` records as matplotlib's ``(mean [N], yerr [2, N])``: each mean and the
+  distances down to its interval's low end and up to its high end."""
+  mean = np.array([m["mean"] for m in intervals])
+  low, high = (np.array([m[k] for m in intervals]) for k in ("low", "high"))
+  return mean, np.stack([mean - low, high - mean])
+
+
 def cell(m: dict) -> str:
   """An ``interval`` record as ``"mean ± std [low, high]"``, three decimals."""
   return f"{m['mean']:.3f} ± {m['std']:.3f} [{m['low']:.3f}, {m['high']:.3f}]"

@@ -316,10 +316,8 @@ def report(summary: dict, save) -> str:
   for label, name in (("SFT", stage_name), (f"RL at c = {summary['arm_cost']:g}",
                                             lambda a: stage_name(a, summary["arm_cost"]))):
     shares = [a for a in summary["abstain_shares"] if name(a) in p]
-    m = [p[name(a)]["new"]["abstain"] for a in shares]
-    mean = np.array([x["mean"] for x in m])
-    ax.errorbar(shares, mean, yerr=[mean - [x["low"] for x in m], [x["high"] for x in m] - mean],
-                marker="o", capsize=3, label=label)
+    mean, err = common.error_bars([p[name(a)]["new"]["abstain"] for a in shares])
+    ax.errorbar(shares, mean, yerr=err, marker="o", capsize=3, label=label)
   ax.set(xlabel="share of abstaining demonstrations (SFT arm)", ylabel="share of games",
          title="abstentions on new names (95% t-intervals)", ylim=(-0.02, 1.02))
   ax.legend(fontsize=7)

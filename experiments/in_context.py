@@ -213,10 +213,8 @@ def report(summary: dict, save) -> str:
   for ax, (split, title) in zip(fig.subplots(1, 2), (("held_out", "held-out tasks"),
                                                      ("own", "own training tasks"))):
     for k in ks:
-      m = [pools[n][split][str(k)] for n in names]
-      mean = np.array([x["mean"] for x in m])
-      ax.errorbar(tasks, mean, yerr=[mean - [x["low"] for x in m], [x["high"] for x in m] - mean],
-                  marker="o", capsize=3, label=f"k = {k}")
+      mean, err = common.error_bars([pools[n][split][str(k)] for n in names])
+      ax.errorbar(tasks, mean, yerr=err, marker="o", capsize=3, label=f"k = {k}")
     ax.set_xscale("log")
     ax.set_xticks(tasks, [_label(n) for n in names])
     ax.axhline(summary["chance"], color="0.6", lw=0.8, label="chance")
@@ -230,10 +228,8 @@ def report(summary: dict, save) -> str:
   fig = Figure(figsize=(5.5, 3.8))
   ax = fig.subplots()
   for name in names:
-    m = [pools[name]["held_out"][str(k)] for k in ks]
-    mean = np.array([x["mean"] for x in m])
-    ax.errorbar(ks, mean, yerr=[mean - [x["low"] for x in m], [x["high"] for x in m] - mean],
-                marker="o", capsize=3, label=f"{_label(name)} tasks")
+    mean, err = common.error_bars([pools[name]["held_out"][str(k)] for k in ks])
+    ax.errorbar(ks, mean, yerr=err, marker="o", capsize=3, label=f"{_label(name)} tasks")
   refs = summary["held_out_references"]
   ax.plot(ks, [refs[str(k)]["ideal"] for k in ks], "k--", label="ideal in-context learner")
   ax.plot(ks, [refs[str(k)]["shown"] for k in ks], "k:", label="query shown in the examples")

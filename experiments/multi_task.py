@@ -74,10 +74,11 @@ def main(argv):
   c, workdir = launch.CONFIG.value, launch.WORKDIR.value
   check(c)
   by_name = played(c)
+  sized = {size: models.make(models.TransformerConfig(**c.sizes[size]))
+           for size in ordered_sizes(c)}
   with common.runner(c, workdir) as run:
     params = {}
-    for size in ordered_sizes(c):
-      model = models.make(models.TransformerConfig(**c.sizes[size]))
+    for size, model in sized.items():
       for name in [*c.games, "mixture"]:
         steps = c.steps * (len(c.games) if name == "mixture" else 1)
         block = dict(steps=steps, batch_size=c.batch_size, learning_rate=c.learning_rate,
@@ -88,7 +89,7 @@ def main(argv):
         params[stage_name(name, size)] = run(stages.imitation(
             stage_name(name, size), model, block, demos, seed=c.seed, num_seeds=c.num_seeds,
             seq_len=seq_len)).params
-    summary = assess(c, by_name, params, run.records)
+    summary = assess(c, by_name, sized, params, run.records)
     common.write_summary(workdir, summary)
     print(table(summary))
     print(f"claim 8: {summary['verdict']['outcome']}")
@@ -104,9 +105,9 @@ def stage_name(name: str, size: str) -> str:
   return f"generalist_{size}" if name == "mixture" else f"specialist_{name}_{size}"
 
 
-def assess(c, by_name, params, records) -> dict:
-  """Every policy's greedy payoff on each game it trained on; the experts'; the
-  differences the rule judges and its verdict."""
+def assess(c, by_name, sized, params, records) -> dict:
+  """Every policy's greedy payoff on each game it trained on (``sized``: each size's
+  model, smallest first); the experts'; the differences the rule judges and its verdict."""
   key = jax.random.key(c.seed + 3)
   payoff = {}
   experts = {}
@@ -116,14 +117,13 @@ def assess(c, by_name, params, records) -> dict:
     expert = rollout.play(game, (human, games.player(name, 2, "expert", game)), (None, None),
                           key, c.eval_games)
     experts[name] = float(np.mean(expert.returns[:, 1]))
-    for size in ordered_sizes(c):
-      model = models.make(models.TransformerConfig(**c.sizes[size]))
+    for size, model in sized.items():
       greedy = players.model_player(model, game, temperature=0.0)
       for who in (name, "mixture"):  # The same games for the specialist and the generalist.
         traj = common.play_seeds(game, (human, greedy), (None, params[stage_name(who, size)]),
                                  key, c.eval_games)
         payoff[(name, size, who)] = np.asarray(traj.returns[..., 1].mean(-1))
-  sizes = ordered_sizes(c)
+  sizes = list(sized)
   per_game = {}
   for name in c.games:
     per_game[name] = {"expert": experts[name], "sizes": {}}
@@ -199,10 +199,8 @@ def report(summary: dict, save) -> str:
     g = summary["games"][name]
     x = np.arange(len(sizes))
     for offset, who in ((-0.2, "specialist"), (0.2, "generalist")):
-      m = [g["sizes"][s][who] for s in sizes]
-      mean = np.array([v["mean"] for v in m])
-      ax.bar(x + offset, mean, 0.4, label=who,
-             yerr=[mean - [v["low"] for v in m], [v["high"] for v in m] - mean], capsize=3)
+      mean, err = common.error_bars([g["sizes"][s][who] for s in sizes])
+      ax.bar(x + offset, mean, 0.4, label=who, yerr=err, capsize=3)
     ax.axhline(g["expert"], color="k", ls=":", label="expert")
     ax.set_xticks(x, sizes)
     ax.set(xlabel="model size", ylabel="greedy payoff", title=name)

@@ -39,7 +39,6 @@ from twoplayer_jax import game as game_lib
 from twoplayer_jax import games, models, objectives, players, rollout, train, vocab
 from twoplayer_jax.data import configs as data_configs
 from twoplayer_jax.train import stages
-from twoplayer_jax.train.steps import positions_of
 
 GAME = "arithmetic"
 SPLITS = ("carry", "no_carry")  # Problems with a carry at some digit place, and without.
@@ -188,10 +187,10 @@ def assess(c, game, human, model, scorer, params, records) -> dict:
   def judge(rm_params, sft_params, traj):
     """``[]`` mean reward-model score and KL to sft (nats per game) of one seed's games."""
     mask = game_lib.role_mask(traj.owner, 2) & traj.played
-    _, scalars, _ = scorer.apply(rm_params, traj.tokens, positions_of(traj.tokens))
+    score = train.reward_scores(scorer, rm_params, traj.tokens, traj.length)
     sft_logp = train.sequence_logprobs(model, sft_params, traj.tokens, mask)
     kl = objectives.sequence_sum(traj.logprob, mask) - sft_logp
-    return jnp.mean(objectives.final_scores(scalars, traj.length)), jnp.mean(kl)
+    return jnp.mean(score), jnp.mean(kl)
 
   per_seed, examples = {}, {}
   for name in policies(c):
@@ -279,8 +278,7 @@ def reward_model_ranking(c, game, human, scorer, rm_params, key) -> dict:
   @jax.jit
   @functools.partial(jax.vmap, in_axes=(0, None))
   def scores(params, traj):
-    _, scalars, _ = scorer.apply(params, traj.tokens, positions_of(traj.tokens))
-    return objectives.final_scores(scalars, traj.length)
+    return train.reward_scores(scorer, params, traj.tokens, traj.length)
 
   ahead = np.asarray(scores(rm_params, right) > scores(rm_params, wrong))  # [S, G]
   return {"accuracy": common.interval(ahead[:, carries].mean(-1)),
@@ -362,11 +360,9 @@ def report(summary: dict, save) -> str:
   for ax, (key, label) in zip(fig.subplots(1, 2), (
       ("payoff", "true payoff (sampled)"), ("reward_model_score", "reward-model score"))):
     for name in rl_lines:
-      x = s[name]["kl_to_sft"]
-      y = s[name][key]["all"] if key == "payoff" else s[name][key]
-      ax.errorbar(x["mean"], y["mean"], xerr=[[x["mean"] - x["low"]], [x["high"] - x["mean"]]],
-                  yerr=[[y["mean"] - y["low"]], [y["high"] - y["mean"]]], marker="o",
-                  capsize=3, label=name)
+      x, xerr = common.error_bars([s[name]["kl_to_sft"]])
+      y, yerr = common.error_bars([s[name][key]["all"] if key == "payoff" else s[name][key]])
+      ax.errorbar(x, y, xerr=xerr, yerr=yerr, marker="o", capsize=3, label=name)
     if key == "payoff":
       ax.axhline(s["sft"]["payoff_greedy"]["all"]["mean"], color="grey", ls="--",
                  label="SFT greedy")
@@ -383,10 +379,9 @@ def report(summary: dict, save) -> str:
   names = list(s)
   for ax, key in zip(fig.subplots(1, 2), ("payoff", "payoff_greedy")):
     for i, split in enumerate(SPLITS):
-      m = [s[n][key][split] for n in names]
-      mean = np.array([x["mean"] for x in m])
+      mean, err = common.error_bars([s[n][key][split] for n in names])
       ax.bar(np.arange(len(names)) + (i - 0.5) * 0.4, mean, 0.4, label=split.replace("_", " "),
-             yerr=[mean - [x["low"] for x in m], [x["high"] for x in m] - mean], capsize=2)
+             yerr=err, capsize=2)
     ax.axhline(demo["careless"]["carry"], color="k", ls=":", label="demonstrator, carry")
     ax.set_xticks(np.arange(len(names)), names, rotation=30, fontsize=7)
     ax.set(ylabel="true payoff", ylim=(0, 1.05),

@@ -86,3 +86,12 @@ def test_seed_curves_read_each_runs_logged_metric(tmp_path):
   (tmp_path / "stage" / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
   assert common.seed_curves(str(tmp_path), "stage", "x", 2) == {
       "step": [1, 3], "seeds": [[0.0, 1.0], [1.0, 2.0]]}
+
+
+def test_error_bars_reach_each_intervals_ends():
+  mean, err = common.error_bars([common.interval([1.0, 2.0, 3.0]), common.interval([0.0, 4.0])])
+  np.testing.assert_allclose(mean, [2.0, 2.0])
+  np.testing.assert_allclose(mean - err[0], [common.interval([1.0, 2.0, 3.0])["low"],
+                                             common.interval([0.0, 4.0])["low"]])
+  np.testing.assert_allclose(mean + err[1], [common.interval([1.0, 2.0, 3.0])["high"],
+                                             common.interval([0.0, 4.0])["high"]])

@@ -143,8 +143,7 @@ def test_rl_iteration_vmaps_over_seeds(weak_policy):
 
 def scores(params, tokens, length):
   """``[B]`` the reward model's score of each finished transcript."""
-  _, scalars, _ = MODEL.apply(params, tokens, train.steps.positions_of(tokens))
-  return objectives.final_scores(scalars, length)
+  return train.reward_scores(MODEL, params, tokens, length)
 
 
 def test_reward_model_learns_player_ones_preferences():

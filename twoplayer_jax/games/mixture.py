@@ -33,6 +33,11 @@ from twoplayer_jax import players as players_lib
 from twoplayer_jax import vocab
 
 
+def _largest(limit: str) -> property:
+  """The mixture's ``limit``: the largest of its components'."""
+  return property(lambda self: max(getattr(g, limit) for g in self.parts))
+
+
 def _settings(settings: Any) -> tuple[tuple[str, Any], ...]:
   """A component's settings, a dict or (name, value) pairs, as sorted hashable pairs."""
   return tuple(sorted(dict(settings or {}).items()))
@@ -67,25 +72,14 @@ class Mixture(game_lib.Game):
     object.__setattr__(self, "parts", tuple(games.make(name, **dict(s))
                                             for name, s in components))
 
-  @property
-  def max_length(self) -> int:
-    return max(g.max_length for g in self.parts)
-
-  @property
-  def max_turns(self) -> int:
-    return max(g.max_turns for g in self.parts)
-
-  @property
-  def max_opening_length(self) -> int:
-    return max(g.max_opening_length for g in self.parts)
+  max_length = _largest("max_length")
+  max_turns = _largest("max_turns")
+  max_opening_length = _largest("max_opening_length")
+  private_length = _largest("private_length")
 
   @property
   def min_opening_length(self) -> int:
     return min(g.min_opening_length for g in self.parts)
-
-  @property
-  def private_length(self) -> int:
-    return max(g.private_length for g in self.parts)
 
   @property
   def restricts_moves(self) -> bool:
@@ -97,10 +91,10 @@ class Mixture(game_lib.Game):
     return state._replace(tokens=state.tokens[:width], owner=state.owner[:width],
                           hidden=state.hidden["parts"][i])
 
-  def _switch(self, state: game_lib.GameState, fn: Callable, *args) -> Any:
-    """``fn(i, game_i, *args)`` of the drawn component ``i``."""
+  def _switch(self, hidden: Any, fn: Callable, *args) -> Any:
+    """``fn(i, game_i, *args)`` of component ``i``, the one ``hidden`` says was drawn."""
     branches = [lambda *a, i=i, g=g: fn(i, g, *a) for i, g in enumerate(self.parts)]
-    return jax.lax.switch(state.hidden["game"], branches, *args)
+    return jax.lax.switch(hidden["game"], branches, *args)
 
   def opening(self, key: jax.Array) -> game_lib.GameState:
     k_game, k_parts = jax.random.split(key)
@@ -114,20 +108,22 @@ class Mixture(game_lib.Game):
     return drawn._replace(hidden={"game": index, "parts": tuple(s.hidden for s in states)})
 
   def payoff(self, state: game_lib.GameState) -> jax.Array:
-    return self._switch(state, lambda i, g, s: g.payoff(self.component_state(i, s)), state)
+    return self._switch(state.hidden, lambda i, g, s: g.payoff(self.component_state(i, s)),
+                        state)
 
   def reward(self, state: game_lib.GameState, next_state: game_lib.GameState) -> jax.Array:
-    return self._switch(state, lambda i, g, s, n: g.reward(
+    return self._switch(state.hidden, lambda i, g, s, n: g.reward(
         self.component_state(i, s), self.component_state(i, n)), state, next_state)
 
   def decided(self, state: game_lib.GameState) -> jax.Array:
     def own(i, g, s):
       return (g.decided(self.component_state(i, s)) | (s.length >= g.max_length)
               | (s.turn >= g.max_turns))
-    return self._switch(state, own, state)
+    return self._switch(state.hidden, own, state)
 
   def legal_mask(self, state: game_lib.GameState) -> jax.Array:
-    return self._switch(state, lambda i, g, s: g.legal_mask(self.component_state(i, s)), state)
+    return self._switch(state.hidden,
+                        lambda i, g, s: g.legal_mask(self.component_state(i, s)), state)
 
   def private(self, hidden: Any, seat: int | jax.Array) -> jax.Array:
     """The drawn component's private text, PAD-filled to the longest component's."""
@@ -135,8 +131,7 @@ class Mixture(game_lib.Game):
       text = g.private(h["parts"][i], seat).astype(jnp.int32)
       return jnp.pad(text, (0, self.private_length - text.shape[0]),
                      constant_values=vocab.PAD)
-    return jax.lax.switch(hidden["game"], [lambda h, i=i, g=g: own(i, g, h)
-                                           for i, g in enumerate(self.parts)], hidden)
+    return self._switch(hidden, own, hidden)
 
 
 def dispatch(mix: Mixture, players: tuple[players_lib.Player, ...]) -> players_lib.Player:

@@ -7,4 +7,4 @@ from twoplayer_jax.train.rl import Frozen, RLSettings, make_iteration
 from twoplayer_jax.train.state import TrainState, apply_gradients, create, optimizer
 from twoplayer_jax.train.steps import (
     forward, grouped_forward, imitation_batch, imitation_step, jit_update, preference_step,
-    reward_model_step, seat_forward, sequence_logprobs, with_reference)
+    reward_model_step, reward_scores, seat_forward, sequence_logprobs, with_reference)

@@ -31,7 +31,7 @@ from twoplayer_jax import game as game_lib
 from twoplayer_jax import objectives, players, rollout
 from twoplayer_jax.models.transformer import Model
 from twoplayer_jax.train.state import TrainState
-from twoplayer_jax.train.steps import positions_of, seat_forward
+from twoplayer_jax.train.steps import reward_scores, seat_forward
 
 ALGORITHMS = ("reinforce", "rloo", "grpo", "ppo")
 PLAY = ("opponent", "self_play", "two_learners", "population")
@@ -156,8 +156,7 @@ def _rewards(traj: game_lib.Trajectory, seat: int, settings: RLSettings,
   payoff = traj.reward[..., seat - 1]
   if reward_model is None:
     return payoff, jnp.zeros(payoff.shape[0])
-  _, scalars, _ = reward_model.apply(rm_params, traj.tokens, positions_of(traj.tokens))
-  scores = objectives.final_scores(scalars, traj.length)
+  scores = reward_scores(reward_model, rm_params, traj.tokens, traj.length)
   learned = jnp.zeros_like(payoff).at[jnp.arange(payoff.shape[0]), traj.length - 1].set(scores)
   return {"payoff": payoff, "model": learned, "sum": payoff + learned}[settings.reward_source], scores
 

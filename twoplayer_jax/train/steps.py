@@ -7,6 +7,7 @@ function: jit it with ``donate_argnums=0`` (``jit_update``), or call it inside y
 devices). Batches are dicts of ``[B, T]`` arrays.
 """
 
+import functools
 from typing import Callable
 
 import jax
@@ -148,6 +149,13 @@ def imitation_step(model: Model, tx: optax.GradientTransformation,
   return _update(loss_fn, tx, axis_name)
 
 
+def reward_scores(model: Model, params, tokens: jax.Array, length: jax.Array) -> jax.Array:
+  """``[B]`` a scalar-head model's score of each finished transcript ``tokens [B, T]``:
+  its scalar at the last token (``length [B]``)."""
+  _, scalars, _ = model.apply(params, tokens, positions_of(tokens))
+  return objectives.final_scores(scalars, length)
+
+
 def reward_model_step(model: Model, tx: optax.GradientTransformation,
                       loss: str = "bradley_terry", axis_name: str | None = None) -> Update:
   """Reward modelling with a scalar-head model.
@@ -162,9 +170,7 @@ def reward_model_step(model: Model, tx: optax.GradientTransformation,
   if loss not in ("bradley_terry", "regression"):
     raise ValueError(f"loss must be 'bradley_terry' or 'regression', got {loss!r}")
 
-  def score(params, tokens, length):
-    _, scalars, _ = model.apply(params, tokens, positions_of(tokens))
-    return objectives.final_scores(scalars, length)
+  score = functools.partial(reward_scores, model)
 
   def loss_fn(params, batch):
     if loss == "regression":
