@@ -43,6 +43,7 @@ results: $(STAMP)
 bench: $(STAMP)
 	mkdir -p workdirs/bench
 	$(PY) -m benchmarks.rollout --json workdirs/bench/rollout.json
+	$(PY) -m benchmarks.pretrained --json workdirs/bench/pretrained.json
 	$(PY) -m benchmarks.rl_iteration --json workdirs/bench/rl_iteration.json
 	$(PY) -m benchmarks.imitation_step --devices 2 --json workdirs/bench/imitation_step.json
 

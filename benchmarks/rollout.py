@@ -25,15 +25,17 @@ LARGE = models.TransformerConfig(num_layers=6, d_model=512, num_heads=8, d_ff=20
                                  max_length=GAME.max_length)
 
 
-def setup(config):
+def setup(config, params=None):
+  """The scripted questioner and a model player two of ``config`` (``params``, or fresh
+  ones)."""
   model = models.make(config)
-  params = model.init(jax.random.key(0))
+  params = model.init(jax.random.key(0)) if params is None else params
   pair = (games.player("arithmetic", 1, "human", GAME), players.model_player(model, GAME))
   return pair, (None, params)
 
 
-def bench_play(config, batch, repeats):
-  pair, params = setup(config)
+def bench_play(config, batch, repeats, params=None):
+  pair, params = setup(config, params)
   fn = lambda key: rollout.play(GAME, pair, params, key, batch)
   first, median = time_call(fn, jax.random.key(1), repeats=repeats)
   traj = fn(jax.random.key(1))

@@ -25,7 +25,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.learning_rate = 2e-3  # Peak AdamW rate, cosine decay to 0 over the format's steps.
   c.warmup_steps = 50
   c.model = ml_collections.ConfigDict(dict(  # max_length: the longest evaluated game.
-      num_layers=2, d_model=64, num_heads=4, d_ff=256, max_length=72, dtype="float32"))
+      num_layers=2, d_model=64, num_heads=4, d_ff=256, max_length=72, dtype="float32",
+      param_dtype="float32", checkpoint=""))
   c.eval_games = 512  # Greedy games per seed per digit count.
   c.log_every = 50  # Steps between metric records.
   c.sync_every = 10  # Steps between waits on the devices.

@@ -49,7 +49,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.data_dir = "~/tensorflow_datasets"  # Where the SFT datasets are built and read.
   c.num_examples = 20_000  # SFT demonstrations built per arm.
   c.model = ml_collections.ConfigDict(dict(  # The policy (twoplayer_jax.models).
-      num_layers=2, d_model=64, num_heads=4, d_ff=256, max_length=32, dtype="float32"))
+      num_layers=2, d_model=64, num_heads=4, d_ff=256, max_length=32, dtype="float32",
+      param_dtype="float32", checkpoint=""))
   c.sft = ml_collections.ConfigDict(dict(steps=1000, learning_rate=3e-3, batch_size=64,
                                          warmup_steps=20))
   # One stage per cost: iterations, the optimiser and any twoplayer_jax.train.RLSettings field.

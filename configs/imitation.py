@@ -22,7 +22,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.optimizer = ml_collections.ConfigDict(dict(  # AdamW, warmup and cosine decay.
       learning_rate=3e-3, warmup_steps=100, clip_norm=1.0, weight_decay=0.0))
   c.model = ml_collections.ConfigDict(dict(  # The transformer (twoplayer_jax.models).
-      num_layers=2, d_model=128, num_heads=4, d_ff=512, max_length=32, dtype="float32"))
+      num_layers=2, d_model=128, num_heads=4, d_ff=512, max_length=32, dtype="float32",
+      param_dtype="float32", checkpoint=""))
   c.mesh = ml_collections.ConfigDict(dict(data=-1, fsdp=1, tensor=1))  # -1: all remaining.
   c.log_every = 50  # Steps between metric records.
   c.sync_every = 10  # Steps between waits on the devices.

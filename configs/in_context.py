@@ -34,7 +34,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.learning_rate = 2e-3  # Peak AdamW rate, cosine decay to 0.
   c.warmup_steps = 100
   c.model = ml_collections.ConfigDict(dict(  # max_length: the longest game played.
-      num_layers=2, d_model=64, num_heads=4, d_ff=256, max_length=40, dtype="float32"))
+      num_layers=2, d_model=64, num_heads=4, d_ff=256, max_length=40, dtype="float32",
+      param_dtype="float32", checkpoint=""))
   c.eval_games = 1024  # Greedy games per seed, per number of examples and task set.
   c.verdict_settings = ml_collections.ConfigDict(dict(learned_fraction=0.9))
   c.rule = RULE

@@ -53,7 +53,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.num_examples = ml_collections.ConfigDict(dict(  # Games built per dataset (pairs: RM).
       pretrain=20_000, sft=20_000, reward_model=4_000))
   c.model = ml_collections.ConfigDict(dict(  # Policy and reward model (twoplayer_jax.models).
-      num_layers=2, d_model=64, num_heads=4, d_ff=256, max_length=36, dtype="float32"))
+      num_layers=2, d_model=64, num_heads=4, d_ff=256, max_length=36, dtype="float32",
+      param_dtype="float32", checkpoint=""))
   c.pretrain = _stage(steps=600, learning_rate=3e-3, batch_size=64)  # Imitation, both players.
   c.sft = _stage(steps=600, learning_rate=2e-3, batch_size=64)  # Imitation, player two.
   c.reward_model = _stage(steps=300, learning_rate=1e-3, batch_size=64)  # Bradley-Terry,

@@ -30,9 +30,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.num_games = 256  # Games per match.
   c.num_shown = 3  # Transcripts printed per match.
   c.temperature = 1.0  # Sampling temperature of the model player (0 = greedy).
-  c.model = ml_collections.ConfigDict(dict(  # The untrained transformer player two; its
-      # context (max_length) is the game's view: private text and transcript.
-      num_layers=2, d_model=128, num_heads=4, d_ff=512, dtype="float32"))
+  c.model = ml_collections.ConfigDict(dict(  # The untrained transformer player two (or a
+      # Hugging Face checkpoint's model); its context (max_length) is the game's view.
+      num_layers=2, d_model=128, num_heads=4, d_ff=512, dtype="float32",
+      param_dtype="float32", checkpoint=""))
   if smoke:
     c.num_games = 8
     c.model.update(num_layers=1, d_model=32, num_heads=2, d_ff=64)

@@ -28,7 +28,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.data_dir = "~/tensorflow_datasets"  # Where the dataset is built and read.
   c.num_examples = 10_000  # Transcripts built.
   c.model = ml_collections.ConfigDict(dict(  # Attacker and defender (twoplayer_jax.models).
-      num_layers=2, d_model=64, num_heads=4, d_ff=256, max_length=40, dtype="float32"))
+      num_layers=2, d_model=64, num_heads=4, d_ff=256, max_length=40, dtype="float32",
+      param_dtype="float32", checkpoint=""))
   # Behaviour cloning of player one's requests (attacker) and player two's replies (defender).
   c.sft = ml_collections.ConfigDict(dict(steps=200, learning_rate=3e-3, batch_size=64,
                                          warmup_steps=20))

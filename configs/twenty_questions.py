@@ -23,7 +23,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.data_dir = "~/tensorflow_datasets"  # Where the demonstrations are built and read.
   c.num_examples = 20_000  # Games built per demonstrator.
   c.model = ml_collections.ConfigDict(dict(  # Every policy; a value head is added.
-      num_layers=2, d_model=64, num_heads=4, d_ff=256, max_length=96, dtype="float32"))
+      num_layers=2, d_model=64, num_heads=4, d_ff=256, max_length=96, dtype="float32",
+      param_dtype="float32", checkpoint=""))
   c.clone = ml_collections.ConfigDict(dict(  # clone_average and clone_expert: imitation.
       steps=600, learning_rate=3e-3, batch_size=32, warmup_steps=20))
   # RL stages from clone_average, rl_<name>: the advantage estimator ("ppo": token-level

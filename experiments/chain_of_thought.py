@@ -24,7 +24,7 @@ import jax
 import numpy as np
 
 from experiments import common, launch
-from twoplayer_jax import games, models, players, vocab
+from twoplayer_jax import games, players, vocab
 from twoplayer_jax.data import configs as data_configs
 from twoplayer_jax.data import sources
 from twoplayer_jax.train import stages
@@ -81,7 +81,7 @@ def main(argv):
   del argv
   c, workdir = launch.CONFIG.value, launch.WORKDIR.value
   check(c)
-  model = models.make(models.TransformerConfig(**c.model))
+  model = common.model(c.model)
   with common.runner(c, workdir) as run:
     records, params = {}, {}
     for fmt in FORMATS:

@@ -23,7 +23,7 @@ import numpy as np
 from jax.experimental import multihost_utils
 
 from experiments import launch
-from twoplayer_jax import files, objectives, rollout, sharding, train
+from twoplayer_jax import files, models, objectives, rollout, sharding, train
 from twoplayer_jax.data import build, configs, pipeline, sources
 from twoplayer_jax.train import runner as runner_lib
 
@@ -53,6 +53,32 @@ def runner(config, workdir: str, **settings) -> Iterator[runner_lib.Runner]:
     if launch.is_smoke() and jax.process_index() == 0:
       print("(a smoke run: too few steps, games and seeds for its numbers to mean anything; "
             "it checks that the experiment runs)")
+
+
+def model(block, **overrides) -> models.Model:
+  """The model of a config's ``model`` block (with ``overrides``, e.g. ``scalar_head``):
+  the library's transformer of its sizes, or, when ``checkpoint`` names a Hugging Face
+  directory, that Llama or Qwen2 model playing through its tokenizer, its sizes from the
+  checkpoint and ``max_length``, ``dtype``, ``param_dtype`` and ``scalar_head`` from the
+  block; every stage that would start from fresh parameters then starts from the
+  checkpoint's (``stages.pretrained_start``).
+
+  Raises:
+    launch.ConfigError: the checkpoint cannot be read or played, naming why.
+  """
+  block = {**dict(block), **overrides}
+  checkpoint, param_dtype = block.pop("checkpoint", ""), block.pop("param_dtype", "float32")
+  if not checkpoint:
+    if param_dtype != "float32":
+      raise launch.ConfigError("config.model.param_dtype: the library's transformer keeps "
+                               "float32 parameters; bfloat16 ones are for a checkpoint's")
+    return models.make(models.TransformerConfig(**block))
+  try:
+    return models.make(models.from_checkpoint(
+        checkpoint, max_length=block.get("max_length"), dtype=block.get("dtype", "float32"),
+        param_dtype=param_dtype, scalar_head=block.get("scalar_head", False)))
+  except (OSError, ValueError) as e:
+    raise launch.ConfigError(f"config.model.checkpoint={checkpoint!r}: {e}") from None
 
 
 def _games_per_step(config, prefix: str) -> Iterator[tuple[str, int]]:

@@ -35,7 +35,7 @@ import jax
 import numpy as np
 
 from experiments import common, launch
-from twoplayer_jax import games, models, players, train
+from twoplayer_jax import games, players, train
 from twoplayer_jax.data import configs as data_configs
 from twoplayer_jax.games import facts
 from twoplayer_jax.train import stages
@@ -114,7 +114,7 @@ def main(argv):
     raise launch.ConfigError(str(e)) from None
   game = games.make(GAME, **c.game)
   human = games.player(GAME, 1, "human", game)
-  model = models.make(models.TransformerConfig(**c.model))
+  model = common.model(c.model)
   seeds, seq_len = c.num_seeds, game.max_length
   with common.runner(c, workdir) as run:
     params = {}

@@ -14,7 +14,7 @@ import numpy as np
 from jax.experimental import multihost_utils
 
 from experiments import common, launch
-from twoplayer_jax import games, models, players, rollout
+from twoplayer_jax import games, players, rollout
 from twoplayer_jax.data import build, configs as data_configs, sources
 from twoplayer_jax.train import stages
 
@@ -34,7 +34,7 @@ def dataset(c) -> sources.Source:
 def main(argv):
   del argv
   c, workdir = launch.CONFIG.value, launch.WORKDIR.value
-  model = models.make(models.TransformerConfig(**c.model))
+  model = common.model(c.model)
   with common.runner(c, workdir) as run:
     block = dict(steps=c.num_steps, batch_size=c.batch_size, **c.optimizer)
     states = run(stages.imitation("imitation", model, block, dataset(c), seed=c.seed,

@@ -24,7 +24,7 @@ import jax
 import numpy as np
 
 from experiments import common, launch
-from twoplayer_jax import games, models, players
+from twoplayer_jax import games, players
 from twoplayer_jax.data import configs as data_configs
 from twoplayer_jax.data import sources
 from twoplayer_jax.train import stages
@@ -73,7 +73,7 @@ def main(argv):
   del argv
   c, workdir = launch.CONFIG.value, launch.WORKDIR.value
   check(c)
-  model = models.make(models.TransformerConfig(**c.model))
+  model = common.model(c.model)
   seq_len = in_context(c, max(c.num_examples)).max_length
   block = dict(steps=c.steps, batch_size=c.batch_size, learning_rate=c.learning_rate,
                warmup_steps=c.warmup_steps)

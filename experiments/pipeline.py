@@ -36,7 +36,7 @@ import numpy as np
 
 from experiments import common, launch
 from twoplayer_jax import game as game_lib
-from twoplayer_jax import games, models, objectives, players, rollout, train, vocab
+from twoplayer_jax import games, objectives, players, rollout, train, vocab
 from twoplayer_jax.data import configs as data_configs
 from twoplayer_jax.train import stages
 
@@ -110,8 +110,8 @@ def main(argv):
   check(c)
   game = games.make(GAME, **c.game)
   human = games.player(GAME, 1, "human", game)
-  model = models.make(models.TransformerConfig(**c.model))
-  scorer = models.make(models.TransformerConfig(**c.model, scalar_head=True))
+  model = common.model(c.model)
+  scorer = common.model(c.model, scalar_head=True)
   seeds, seq_len, kls = c.num_seeds, game.max_length, len(c.kl_coefs)
   with common.runner(c, workdir) as run:
     data = datasets(c)

@@ -1,27 +1,27 @@
 """Plays matches of a game between scripted and model players and prints the payoffs.
 
   python -m experiments.play --config configs/play.py
+  python -m experiments.play --config configs/play.py --config.model.checkpoint=Qwen2-0.5B
 """
 
 from absl import app
 from absl import flags
 import jax
 import numpy as np
-from ml_collections import config_flags
 
-from twoplayer_jax import games, models, players, rollout, vocab
-
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Config module.", lock_config=True)
-
+from experiments import common, launch
+from twoplayer_jax import games, players, rollout, vocab
+from twoplayer_jax.train import stages
 
 def main(argv):
   del argv
-  c = _CONFIG.value
+  c = launch.CONFIG.value
   print(c)
   game = games.make(c.game, **c.game_settings)
-  model = models.make(models.TransformerConfig(
-      **c.model, max_length=game.private_length + game.max_length))
-  params = model.init(jax.random.key(c.seed))
+  model = common.model(c.model, max_length=game.private_length + game.max_length)
+  start = stages.pretrained_start(model, 1)  # A checkpoint's parameters, or fresh ones.
+  params = model.init(jax.random.key(c.seed)) if start is None else jax.tree.map(
+      lambda x: x[0], start)
   one = games.player(c.game, 1, c.player_one, game)
   opponents = {"untrained model": (players.model_player(model, game, c.temperature, seat=2),
                                    params)}

@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments import common, launch
-from twoplayer_jax import games, models, players, rollout, train, vocab
+from twoplayer_jax import games, players, rollout, train, vocab
 from twoplayer_jax.data import configs as data_configs
 from twoplayer_jax.train import stages
 
@@ -101,7 +101,7 @@ def main(argv):
   for name, role in (("attack", 1), ("defend", 2)):
     stages.check("policy", c[name], f"config.{name}", role=role)
   game = games.make(GAME, **c.game)
-  model = models.make(models.TransformerConfig(**c.model))
+  model = common.model(c.model)
   scripted = {name: games.player(GAME, 1, name, game) for name in c.scripted}
   model_player = players.model_player(model, game)  # Samples at temperature 1.
   attackers = drawn([model_player, *scripted.values()])  # The learned one, then scripted.

@@ -33,7 +33,7 @@ import numpy as np
 
 from experiments import common, launch
 from twoplayer_jax import game as game_lib
-from twoplayer_jax import games, models, players, rollout, train, vocab
+from twoplayer_jax import games, players, rollout, train, vocab
 from twoplayer_jax.data import configs as data_configs
 from twoplayer_jax.train import stages
 
@@ -80,7 +80,7 @@ def main(argv):
   game = games.make(GAME, **c.game)
   human = games.player(GAME, 1, "human", game)
   # One architecture for every policy: PPO needs the value head, the others ignore it.
-  model = models.make(models.TransformerConfig(**c.model, scalar_head=True))
+  model = common.model(c.model, scalar_head=True)
   seeds, seq_len = c.num_seeds, game.max_length
   tag = "_".join(f"{k}{v}" for k, v in sorted(c.game.items()))
   demonstrators = {"clone_average": ("average", {"error_rate": c.demonstrator_error}),

@@ -18,7 +18,8 @@ import jax
 import numpy as np
 import pytest
 
-from twoplayer_jax import checkpoint, models
+from experiments import common
+from twoplayer_jax import checkpoint
 from twoplayer_jax.train import stages
 
 pytestmark = pytest.mark.subprocess
@@ -78,7 +79,7 @@ def final_params(workdir):
   """The parameters of the run's latest checkpoint, on this process's one device."""
   from configs import imitation  # pylint: disable=import-outside-toplevel
   c = imitation.get_config("smoke")
-  model = models.make(models.TransformerConfig(**c.model))
+  model = common.model(c.model)
   block = dict(steps=STEPS, batch_size=c.batch_size, **c.optimizer)
   stage = stages.imitation("imitation", model, block, None, seed=0, num_seeds=1,
                            seq_len=c.seq_len)

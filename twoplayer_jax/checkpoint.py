@@ -289,3 +289,39 @@ class Checkpoints:
     """Waits for the saves in flight and releases the manager."""
     self._manager.wait_until_finished()
     self._manager.close()
+
+
+def read_params(workdir: str, step: int | None = None) -> tuple[Any, int]:
+  """The parameters (the state's ``params``) of a run's checkpoint, as host arrays, with
+  no target to restore into: e.g. to export a trained stage's model (``[S, ...]`` for a
+  runner's stage, one per seed).
+
+  Args:
+    workdir: the run's directory (e.g. a stage's, ``workdirs/pipeline/sft``).
+    step: the checkpoint's step; None for the latest.
+
+  Returns:
+    ``(params, step)``.
+
+  Raises:
+    CheckpointError: no such checkpoint, or its parameters fail their checksums.
+  """
+  directory = epath.Path(os.path.abspath(os.fspath(workdir))) / "checkpoints"
+  registry = ocp.handlers.DefaultCheckpointHandlerRegistry()
+  registry.add(_STATE, ocp.args.StandardRestore, ocp.handlers.StandardCheckpointHandler())
+  registry.add(_CHECKSUMS, ocp.args.JsonRestore, ocp.handlers.JsonCheckpointHandler)
+  with ocp.CheckpointManager(directory, handler_registry=registry,
+                             options=ocp.CheckpointManagerOptions(create=False)) as manager:
+    step = manager.latest_step() if step is None else step
+    if step is None or step not in manager.all_steps():
+      raise CheckpointError(f"{directory} holds no checkpoint of step {step} (it holds "
+                            f"{sorted(manager.all_steps())})")
+    restored = manager.restore(step, args=ocp.args.Composite(**{
+        _STATE: ocp.args.StandardRestore(), _CHECKSUMS: ocp.args.JsonRestore()}))
+  params = restored[_STATE]["params"]
+  found = {".params" + k: c for k, c in _checksums(params).items()}
+  bad = [k for k, c in found.items() if restored[_CHECKSUMS].get(k) != c]
+  if bad:
+    raise CheckpointError(f"the checkpoint of step {step} in {directory} is corrupt: the "
+                          f"checksum of state{bad[0]} does not match")
+  return jax.device_get(params), step

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 
 from twoplayer_jax import game as game_lib
 from twoplayer_jax.objectives.tokens import widen
-from twoplayer_jax.models import transformer
+from twoplayer_jax.models.interface import Cache, Model
 
 
 class Move(NamedTuple):
@@ -120,11 +120,11 @@ def sample(logits: jax.Array, legal: jax.Array, key: jax.Array, temperature: flo
 
 
 class ModelCarry(NamedTuple):
-  cache: transformer.Cache  # [1, heads, T, head_dim] per layer (T: the game's), for one game.
+  cache: Cache  # [1, heads, T, head_dim] per layer (T: the game's), for one game.
 
 
 @functools.cache
-def model_player(model: transformer.Model, game: game_lib.Game, temperature: float = 1.0,
+def model_player(model: Model, game: game_lib.Game, temperature: float = 1.0,
                  top_k: int = 0, seat: int | None = None) -> Player:
   """A transformer player of ``game`` in ``seat`` that samples from its logits under the
   game's legal mask.
@@ -144,9 +144,10 @@ def model_player(model: transformer.Model, game: game_lib.Game, temperature: flo
     raise ValueError(f"{type(game).__name__} views hold {private} private + {game.max_length} "
                      f"transcript tokens, more than the model's context "
                      f"max_length={model.config.max_length}")
-  if model.config.vocab_size < game_lib.writable_mask().shape[0]:
-    raise ValueError(f"model vocab_size={model.config.vocab_size} is smaller than the game "
-                     f"vocabulary of {game_lib.writable_mask().shape[0]} tokens")
+  if model.config.outputs != game_lib.writable_mask().shape[0]:
+    raise ValueError(f"the model's logits cover {model.config.outputs} tokens, the game's "
+                     f"vocabulary {game_lib.writable_mask().shape[0]}: a model with a "
+                     "vocabulary of its own plays through symbols (models.bridge)")
 
   def init(params, state, key):
     del key

@@ -32,6 +32,7 @@ RULES = {
     "vocab": ("tensor",),
     "embed": ("fsdp",),
     "heads": ("tensor",),
+    "kv_heads": ("tensor",),
     "head_dim": (),
     "mlp": ("tensor",),
 }

@@ -30,7 +30,7 @@ import numpy as np
 from twoplayer_jax.gametheory.exploitability import evaluate, reach
 from twoplayer_jax.gametheory.strategy import model_strategy, split
 from twoplayer_jax.gametheory.tree import Tree
-from twoplayer_jax.models.transformer import Model
+from twoplayer_jax.models.interface import Model
 
 Tables = tuple[jax.Array, jax.Array]  # ([I_1, A], [I_2, A]): each seat's behaviour strategy.
 

@@ -22,7 +22,7 @@ import numpy as np
 from twoplayer_jax import game as game_lib
 from twoplayer_jax import vocab
 from twoplayer_jax.gametheory.tree import Tree
-from twoplayer_jax.models import transformer
+from twoplayer_jax.models.interface import Model
 from twoplayer_jax.objectives.tokens import log_policy
 
 
@@ -31,7 +31,7 @@ def split(tree: Tree, table: jax.Array) -> tuple[jax.Array, jax.Array]:
   return table[:tree.sizes[0]], table[tree.sizes[0]:]
 
 
-def model_strategy(model: transformer.Model, params, tree: Tree) -> tuple[jax.Array, jax.Array]:
+def model_strategy(model: Model, params, tree: Tree) -> tuple[jax.Array, jax.Array]:
   """What a model samples from (temperature 1, the game's legal mask) at every
   information state of both seats, as ``players.model_player`` in that seat does.
 

@@ -29,7 +29,7 @@ import optax
 
 from twoplayer_jax import game as game_lib
 from twoplayer_jax import objectives, players, rollout
-from twoplayer_jax.models.transformer import Model
+from twoplayer_jax.models.interface import Model
 from twoplayer_jax.train.state import TrainState
 from twoplayer_jax.train.steps import reward_scores, seat_forward
 

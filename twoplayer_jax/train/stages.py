@@ -30,7 +30,8 @@ import optax
 from twoplayer_jax import game as game_lib
 from twoplayer_jax import players as players_lib
 from twoplayer_jax.data import pipeline, sources
-from twoplayer_jax.models.transformer import Model
+from twoplayer_jax.models import hf
+from twoplayer_jax.models.interface import Model
 from twoplayer_jax.train.loop import Health
 from twoplayer_jax.train.rl import Frozen, RLSettings, make_iteration
 from twoplayer_jax.train.state import TrainState, create, optimizer
@@ -152,6 +153,16 @@ def fresh_states(model: Model, tx: optax.GradientTransformation, seed: int, num_
   return init
 
 
+def pretrained_start(model: Model, num_seeds: int) -> Any:
+  """``[S, ...]`` the parameters of ``model``'s checkpoint (a ``DecoderConfig`` with
+  ``checkpoint``) for each seed, or None when it has none (fresh parameters)."""
+  directory = getattr(model.config, "checkpoint", None)
+  if directory is None:
+    return None
+  params = hf.load(directory, model.config)
+  return jax.tree.map(lambda x: jnp.broadcast_to(x, (num_seeds,) + x.shape), params)
+
+
 def transplant(target: Any, source: Any) -> Any:
   """``target`` with every leaf that ``source`` has at the same path and shape replaced
   by ``source``'s: e.g. a reward model started from a policy's transformer, its scalar
@@ -210,7 +221,8 @@ def imitation(name: str, model: Model, block: Mapping[str, Any], source: Any, *,
     num_seeds: seeds trained side by side.
     seq_len: tokens per game.
     roles, opening_loss: whose tokens are cloned (``pipeline.turns``).
-    start: stacked ``[S, ...]`` parameters to start from; None for fresh ones.
+    start: stacked ``[S, ...]`` parameters to start from; None: the model's checkpoint's
+      (``pretrained_start``), else fresh ones.
   """
   block = split_block(block, _DATA_BLOCK + _OPTIMIZER, f"stage {name}")
   steps, batch_size = block["steps"], block["batch_size"]
@@ -224,6 +236,8 @@ def imitation(name: str, model: Model, block: Mapping[str, Any], source: Any, *,
                                opening_loss=opening_loss))
     return PerSeed(it, num_seeds, TURNS)
 
+  if start is None:
+    start = pretrained_start(model, num_seeds)
   return Stage(name, fresh_states(model, tx, seed, num_seeds),
                over_seeds(imitation_step(model, tx)), steps, batch_size * seq_len,
                batch_size, start, batches, logical_axes=model.logical_axes())
@@ -237,12 +251,15 @@ def reward_model(name: str, scorer: Model, block: Mapping[str, Any], source: sou
     scorer: a ``scalar_head`` transformer.
     block: ``steps``, ``batch_size`` (pairs per seed and step) and optimiser fields.
     start: stacked ``[S, ...]`` parameters whose leaves of the scorer's paths and shapes
-      it starts from (e.g. a policy's transformer; the scalar head fresh); None: fresh.
+      it starts from (e.g. a policy's transformer; the scalar head fresh); None: the
+      model's checkpoint's, else fresh.
   """
   block = split_block(block, _DATA_BLOCK + _OPTIMIZER, f"stage {name}")
   steps, batch_size = block["steps"], block["batch_size"]
   tx = optimizer_of(block, steps)
   fresh = fresh_states(scorer, tx, seed, num_seeds)
+  if start is None:
+    start = pretrained_start(scorer, num_seeds)
 
   def init(start):
     if start is None:
@@ -293,7 +310,8 @@ def policy(name: str, game: game_lib.Game, model: Model, block: Mapping[str, Any
     opponent: the fixed player of the other seat (``play="opponent"``), else None.
     seed: PRNG seed of fresh parameters and of play.
     num_seeds: seeds trained side by side.
-    start: stacked ``[S, ...]`` parameters to start from; None for fresh ones.
+    start: stacked ``[S, ...]`` parameters to start from; None: the model's checkpoint's
+      (``pretrained_start``), else fresh ones.
     fixed: the iteration's fixed parameters (reference, reward model, population), leaves
       ``[S, ...]``.
     reward_model: the reward model's transformer, when the block's ``reward_source``
@@ -307,6 +325,8 @@ def policy(name: str, game: game_lib.Game, model: Model, block: Mapping[str, Any
   iteration = make_iteration(game, model, tx, opponent, settings, reward_model=reward_model,
                              games_sharding=games_sharding)
   games = settings.num_openings * settings.group_size
+  if start is None:
+    start = pretrained_start(model, num_seeds)
   return Stage(name, fresh_states(model, tx, seed, num_seeds),
                over_seeds(iteration, per_seed_metrics), block["iterations"], games * game.max_length, games, start, fixed=fixed,
                logical_axes=model.logical_axes())

@@ -17,7 +17,7 @@ import optax
 
 from twoplayer_jax import game as game_lib
 from twoplayer_jax import objectives
-from twoplayer_jax.models.transformer import Model
+from twoplayer_jax.models.interface import Model
 from twoplayer_jax.train.state import TrainState, apply_gradients
 
 Update = Callable[[TrainState, dict], tuple[TrainState, dict]]
