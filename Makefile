@@ -12,7 +12,7 @@ TEST_STAMP := $(VENV)/.installed-test
 
 .PHONY: run test test-fast results bench clean
 EXPERIMENTS := pipeline chain_of_thought in_context hallucination red_team twenty_questions \
-	exploitability self_play multi_task
+	exploitability self_play multi_task prompting
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

@@ -178,10 +178,12 @@ def mean_over_seeds(metrics: dict) -> dict:
   return jax.tree.map(lambda m: jnp.mean(m, axis=0), metrics)
 
 
-def clone_both_seats(game, model, teachers: tuple[Any, Any], tx, batch_size: int):
-  """``step(run, _) -> (run, metrics)``: behaviour cloning of both seats of
-  ``teachers``' games (scripted players of seat one and two), ``batch_size`` of them
-  played in memory at every step, on stacked seeds (``run.train`` ``[S, ...]``)."""
+def clone_seats(game, model, teachers: tuple[Any, Any], tx, batch_size: int,
+                seats: tuple[int, ...] = (1, 2)):
+  """``step(run, _) -> (run, metrics)``: behaviour cloning of ``seats`` (each read from
+  its own view) in ``teachers``' games (scripted players of seat one and two),
+  ``batch_size`` of them played in memory at every step, on stacked seeds (``run.train``
+  ``[S, ...]``)."""
 
   def update(state):
     rng, key = jax.random.split(state.rng)
@@ -189,13 +191,12 @@ def clone_both_seats(game, model, teachers: tuple[Any, Any], tx, batch_size: int
 
     def loss_fn(params):
       losses = []
-      for seat in (1, 2):
+      for seat in seats:
         logits, _ = train.seat_forward(model, params, game, traj.tokens, traj.hidden, seat)
         weights = objectives.imitation_weights(traj.tokens, traj.owner, traj.length, seat)
         losses.append(objectives.imitation_loss(logits, traj.tokens, weights))
-      loss = (losses[0][0] + losses[1][0]) / 2
-      return loss, {"loss": loss, "accuracy": (losses[0][1]["accuracy"]
-                                               + losses[1][1]["accuracy"]) / 2}
+      loss = sum(l for l, _ in losses) / len(seats)
+      return loss, {"loss": loss, "accuracy": sum(m["accuracy"] for _, m in losses) / len(seats)}
 
     grads, metrics = jax.grad(loss_fn, has_aux=True)(state.params)
     return train.apply_gradients(state, grads, tx, rng), metrics

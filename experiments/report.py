@@ -20,7 +20,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 EXPERIMENTS = ("pipeline", "chain_of_thought", "in_context", "hallucination", "red_team",
-               "twenty_questions", "exploitability", "self_play", "multi_task")
+               "twenty_questions", "exploitability", "self_play", "multi_task", "prompting")
 
 WORKDIRS = flags.DEFINE_string("workdirs", "workdirs", "Directory holding one workdir per "
                                "experiment, named after it.")

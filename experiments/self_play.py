@@ -286,7 +286,7 @@ def run_game(a: Arena, c, run) -> dict:
   init = jax.jit(jax.vmap(a.model.init))(jax.random.split(jax.random.key(c.seed), c.num_seeds))
   s = c.clone
   tx = stages.optimizer_of(s, s.steps)
-  step = common.clone_both_seats(a.game, a.model, a.teachers, tx, s.batch_size)
+  step = common.clone_seats(a.game, a.model, a.teachers, tx, s.batch_size)
   name = f"{a.name}/clone"
   clone = run(stages.Stage(
       name, lambda start: Run(jax.vmap(lambda q, k: train.create(q, tx, k))(

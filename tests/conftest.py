@@ -48,7 +48,7 @@ SLOW_MODULES = ("test_exp_self_play.py", "test_exp_exploitability.py", "test_exp
                 "test_rl_sharding.py", "test_exp_red_team.py", "test_launcher.py",
                 "test_exp_twenty_questions.py", "test_exp_hallucination.py",
                 "test_exp_in_context.py", "test_exp_chain_of_thought.py", "test_sharding.py",
-                "test_exp_multi_task.py")
+                "test_exp_multi_task.py", "test_exp_prompting.py")
 
 
 @pytest.hookimpl(tryfirst=True, optionalhook=True)  # Before pytest-xdist's own.

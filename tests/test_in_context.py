@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from twoplayer_jax import game as game_lib
-from twoplayer_jax import games, rollout, vocab
+from twoplayer_jax import games, players, rollout, vocab
 
 GAME = games.make("in_context", num_tasks=4, num_examples=3)
 
@@ -178,7 +178,7 @@ def test_the_teacher_shows_the_query_and_a_prompt_without_it_is_still_judged_on_
 
 def test_a_model_player_one_reads_its_private_rule_and_writes_the_prompt():
   """Both seats as models: each reads its own view (player one's holds the rule)."""
-  from twoplayer_jax import models, players  # pylint: disable=import-outside-toplevel
+  from twoplayer_jax import models  # pylint: disable=import-outside-toplevel
   model = models.make(models.TransformerConfig(
       num_layers=1, d_model=16, num_heads=2, d_ff=32,
       max_length=PROMPTED.private_length + PROMPTED.max_length))
@@ -188,3 +188,38 @@ def test_a_model_player_one_reads_its_private_rule_and_writes_the_prompt():
   assert (np.asarray(traj.owner)[:, 1] == game_lib.ONE).all()  # Player one moves first.
   assert np.isfinite(np.asarray(traj.logprob)).all()
   assert (np.asarray(traj.length) <= PROMPTED.max_length).all()
+
+
+@pytest.mark.parametrize("prompted", [False, True])
+def test_the_copier_is_the_ideal_in_context_learner(prompted):
+  """Right exactly when the examples show the query, else right at the rate of a guess
+  among the letters no example's output takes; with the teacher's prompts, always."""
+  from experiments.in_context import references  # pylint: disable=import-outside-toplevel
+  game = games.make("in_context", word_length=1, num_letters=8, num_examples=4,
+                    prompted=prompted)
+  copier = games.player("in_context", 2, "copier", game)
+  traj = rollout.play(game, (games.player("in_context", 1, "human", game), copier),
+                      (None, None), jax.random.key(7), 4096)
+  tokens, query = np.asarray(traj.tokens), np.asarray(traj.hidden["query"])
+  refs = references(tokens, query, 4, 1, 8)
+  paid = np.asarray(traj.returns[:, 1])
+  shown = (tokens[:, 1:17:4] == ord("a") + query).any(1)
+  assert (paid[shown] == 1).all()  # A shown letter is always copied right.
+  assert abs(paid.mean() - refs["ideal"]) < 0.03  # 4096 games: ~4 standard errors.
+  assert 0.1 < paid[~shown].mean() < 0.4  # Guesses among the 4 to 8 letters left free.
+  if prompted:
+    taught = rollout.play(game, (games.player("in_context", 1, "teacher", game), copier),
+                          (None, None), jax.random.key(8), 256)
+    assert float(taught.returns[:, 1].min()) == 1.0
+
+
+def test_the_copier_writes_letters_whatever_player_one_wrote():
+  game = games.make("in_context", word_length=1, num_letters=8, num_examples=4, prompted=True)
+  noise = players.scripted(lambda carry, state, key: (
+      jnp.where(state.turn_length >= 5, vocab.EOT, jax.random.randint(key, (), 0, 256)),
+      0.0, carry))
+  traj = rollout.play(game, (noise, games.player("in_context", 2, "copier", game)),
+                      (None, None), jax.random.key(9), 256)
+  answers = np.asarray(traj.tokens)[np.asarray(traj.owner) == game_lib.TWO]
+  assert ((answers == vocab.EOT) | ((answers >= ord("a")) & (answers < ord("i")))).all()
+  assert (np.asarray(traj.returns) >= 0).all()  # Nobody forfeits.

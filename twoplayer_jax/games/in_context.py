@@ -216,6 +216,37 @@ def average(game: InContext, error_rate: float = 0.2) -> players_lib.Player:
   return _answer_player(game, error_rate)
 
 
+def copier(game: InContext) -> players_lib.Player:
+  """The ideal in-context learner as player two: it reads the examples, not the rule.
+  Each query letter that an example's input shows is written as that example's output
+  shows it (the last such example); any other as a uniform letter among those no
+  example's output takes (all letters when every one is taken). It reads the prompt at
+  the layout ``human`` writes, so a malformed prompt misleads it as it would a model;
+  it writes letters only."""
+  k, n, m = game.num_examples, game.word_length, game.num_letters
+  starts = (1 + np.arange(k)[:, None] * (2 * n + 2) + np.arange(n)).reshape(-1)  # [k n]
+  query_at = 1 + k * (2 * n + 2) + np.arange(n)
+
+  def plan(state, key):
+    inputs, outputs = state.tokens[starts], state.tokens[starts + n + 1]
+    query = state.tokens[query_at]
+    letter = lambda x: (x >= LETTER_A) & (x < LETTER_A + m)
+    # [n, k n]: where each query letter is an example's input (with a letter for output);
+    # the last one counts.
+    shown = (inputs[None] == query[:, None]) & letter(query)[:, None] & letter(outputs)[None]
+    copied = outputs[(k * n - 1) - jnp.argmax(shown[:, ::-1], axis=1)]
+    letters = LETTER_A + jnp.arange(m)
+    free = ~jnp.any(outputs[:, None] == letters, axis=0)  # [m] no output takes it
+    free = jnp.where(free.any(), free, True)
+    logits = jnp.where(free, 0.0, -jnp.inf)
+    guesses = LETTER_A + jax.random.categorical(key, logits, shape=(n,))
+    known = shown.any(axis=1)
+    logp = jnp.sum(jnp.where(known, 0.0, -jnp.log(free.sum())))
+    return jnp.where(known, copied, guesses).astype(jnp.int32), jnp.int32(n), logp
+
+  return text.speaker(game_lib.TWO, plan, n)
+
+
 def noisy(game: InContext) -> players_lib.Player:
   """Player two that writes ``word_length`` uniformly random letters of the alphabet."""
   m = game.num_letters
@@ -270,4 +301,4 @@ def teacher(game: InContext) -> players_lib.Player:
 
 
 PLAYER_ONE = {"human": human, "teacher": teacher}
-PLAYER_TWO = {"expert": expert, "average": average, "noisy": noisy}
+PLAYER_TWO = {"expert": expert, "average": average, "noisy": noisy, "copier": copier}

@@ -328,5 +328,7 @@ def policy(name: str, game: game_lib.Game, model: Model, block: Mapping[str, Any
   if start is None:
     start = pretrained_start(model, num_seeds)
   return Stage(name, fresh_states(model, tx, seed, num_seeds),
-               over_seeds(iteration, per_seed_metrics), block["iterations"], games * game.max_length, games, start, fixed=fixed,
-               logical_axes=model.logical_axes())
+               over_seeds(iteration, per_seed_metrics), block["iterations"],
+               games * game.max_length, games, start, fixed=fixed,
+               logical_axes=model.logical_axes(),
+               health=Health(zero_grad_steps=0))  # Groups may all score alike.
