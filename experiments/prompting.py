@@ -56,6 +56,7 @@ def check(c) -> None:
                              f"players two {sorted(in_context.PLAYER_TWO)}")
   try:
     games.make(GAME, **c.game)
+    stages.check("imitation", c.clone, "config.clone")
     stages.check("policy", c.rl, "config.rl", role=1)
   except ValueError as e:
     raise launch.ConfigError(str(e)) from None
@@ -72,7 +73,7 @@ def main(argv):
   seeds = c.num_seeds
   with common.runner(c, workdir) as run:
     s = c.clone
-    tx = train.optimizer(s.learning_rate, s.steps, s.warmup_steps)
+    tx = stages.optimizer_of(s, s.steps)
     start = stages.pretrained_start(model, seeds)
     if start is None:
       start = jax.vmap(model.init)(jax.random.split(jax.random.key(c.seed), seeds))

@@ -70,10 +70,11 @@ def test_checks_name_what_cannot_run():
     c[field] = value
     with pytest.raises(launch.ConfigError, match=match):
       prompting.check(c)
-  c = config_lib.get_config()
-  c.rl.clip = 0.1
-  with pytest.raises(launch.ConfigError, match="config.rl: unknown field 'clip'"):
-    prompting.check(c)
+  for block in ("rl", "clone"):
+    c = config_lib.get_config()
+    c[block].clip = 0.1
+    with pytest.raises(launch.ConfigError, match=f"config.{block}: unknown field 'clip'"):
+      prompting.check(c)
 
 
 def _summary(learned=(0.9, 0.8, 0.85), human=(0.55, 0.5, 0.52), formed=0.95):
