@@ -27,6 +27,7 @@ from experiments import common, launch
 from twoplayer_jax import games, players
 from twoplayer_jax.data import configs as data_configs
 from twoplayer_jax.data import sources
+from twoplayer_jax.games import in_context as in_context_game
 from twoplayer_jax.train import stages
 
 GAME = "in_context"
@@ -99,11 +100,11 @@ def references(tokens: np.ndarray, query: np.ndarray, num_examples: int, word_le
   others uniformly, each a distinct letter among those no example's output takes.
 
   Args:
-    tokens: ``[B, T]`` transcripts; example j's input starts at ``1 + j * (2 wl + 2)``,
+    tokens: ``[B, T]`` transcripts; example j's input at ``in_context.positions``,
       its output ``wl + 1`` later.
     query: ``[B, wl]`` the query's letters as 0-based indices.
   """
-  starts = 1 + np.arange(num_examples)[:, None] * (2 * word_length + 2) + np.arange(word_length)
+  starts, _ = in_context_game.positions(num_examples, word_length)
   inputs = tokens[:, starts.reshape(-1)] - ord("a")  # [B, k wl]
   outputs = tokens[:, (starts + word_length + 1).reshape(-1)] - ord("a")
   shown, ideal = [], []

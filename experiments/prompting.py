@@ -107,7 +107,7 @@ def well_formed(tokens: np.ndarray, length: np.ndarray, rule: np.ndarray, query:
   """
   k, n, size = game.num_examples, game.word_length, game.prompt_length
   prompt = tokens[:, 1:1 + size]
-  starts = (np.arange(k)[:, None] * (2 * n + 2) + np.arange(n)).reshape(-1)
+  starts = in_context.positions(k, n)[0].reshape(-1) - 1  # In the prompt, after BOS.
   inputs = prompt[:, starts] - in_context.LETTER_A
   valid = ((inputs >= 0) & (inputs < game.num_letters)).all(1)
   inputs = np.where(valid[:, None], inputs, 0).reshape(-1, k, n)

@@ -224,8 +224,8 @@ def copier(game: InContext) -> players_lib.Player:
   the layout ``human`` writes, so a malformed prompt misleads it as it would a model;
   it writes letters only."""
   k, n, m = game.num_examples, game.word_length, game.num_letters
-  starts = (1 + np.arange(k)[:, None] * (2 * n + 2) + np.arange(n)).reshape(-1)  # [k n]
-  query_at = 1 + k * (2 * n + 2) + np.arange(n)
+  starts, query_at = positions(k, n)
+  starts = starts.reshape(-1)  # [k n]
 
   def plan(state, key):
     inputs, outputs = state.tokens[starts], state.tokens[starts + n + 1]
@@ -267,6 +267,15 @@ def prompt(rule: jax.Array, examples: jax.Array, query: jax.Array) -> jax.Array:
                            LETTER_A + rule[examples], jnp.full((k, 1), ord(";"))], axis=1)
   return jnp.concatenate([shown.reshape(-1), LETTER_A + query,
                           jnp.array([ord(">")])]).astype(jnp.int32)
+
+
+def positions(num_examples: int, word_length: int) -> tuple[np.ndarray, np.ndarray]:
+  """Where ``prompt``'s text puts each letter, as transcript positions (the prompt
+  follows BOS): the examples' inputs ``[k, wl]`` (each output ``wl + 1`` further on) and
+  the query's ``[wl]``."""
+  stride = 2 * word_length + 2
+  inputs = 1 + np.arange(num_examples)[:, None] * stride + np.arange(word_length)
+  return inputs, 1 + num_examples * stride + np.arange(word_length)
 
 
 def _prompter(game: InContext, shows_query: bool) -> players_lib.Player:

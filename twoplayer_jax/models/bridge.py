@@ -20,6 +20,8 @@ import json
 import os
 import re
 
+import numpy as np
+
 from twoplayer_jax import vocab
 
 # Chat models' special tokens for the game's specials, per family (see ``symbols``).
@@ -115,7 +117,7 @@ def symbols(tokenizer: dict, *, bos: str, eot: str, eog: str, pad: str | None = 
   ids[vocab.EOT] = special_id(tokenizer, eot)
   ids[vocab.EOG] = special_id(tokenizer, eog)
   ids[vocab.PAD] = special_id(tokenizer, pad) if pad is not None else ids[vocab.EOG]
-  written = [ids[t] for t in range(vocab.VOCAB_SIZE) if vocab.writable()[t]]
+  written = [ids[t] for t in np.flatnonzero(vocab.writable())]
   if len(set(written)) != len(written):
     raise ValueError(f"end-of-turn {eot!r} and end-of-game {eog!r} must be distinct tokens, "
                      "and neither a byte's")

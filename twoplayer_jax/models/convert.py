@@ -38,7 +38,6 @@ def export(stage: str, checkpoint_dir: str, out: str, seed: int = 0,
   params = jax.tree.map(lambda x: x[seed], params)
   config = hf.config_from_hf(hf.read_config(checkpoint_dir),
                              param_dtype=str(params["embed"].dtype))
-  params.pop("scalar_head", None)
   hf.save(out, config, params)
   for name in TOKENIZER_FILES:
     if os.path.exists(os.path.join(checkpoint_dir, name)):

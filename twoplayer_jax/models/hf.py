@@ -14,6 +14,7 @@ the host at a time, so a model larger than one device's memory loads onto the me
   hf.save(out_directory, config, params)
 """
 
+import contextlib
 import glob
 import json
 import os
@@ -176,12 +177,17 @@ def load(directory: str, config: DecoderConfig, shardings: Any = None) -> Any:
     ValueError: a tensor of the checkpoint has no parameter, a parameter no tensor, or a
       shape differs; each message names them.
   """
+  with contextlib.ExitStack() as stack:  # Each file opened once, its tensors read lazily.
+    found = {name: f for path in _files(directory)
+             for f in [stack.enter_context(safe_open(path, framework="numpy"))]
+             for name in f.keys()}
+    return _read(directory, config, found, shardings)
+
+
+def _read(directory: str, config: DecoderConfig, found: dict, shardings: Any) -> Any:
+  """``load``'s parameters from ``found``: tensor name -> its open safetensors file."""
   abstract = jax.eval_shape(decoder.make(config).init, jax.random.key(0))
   table = names(config)
-  found: dict[str, str] = {}
-  for path in _files(directory):
-    with safe_open(path, framework="numpy") as f:
-      found.update({name: path for name in f.keys()})
   unused = sorted(set(found) - set(table))
   missing = sorted(set(table) - set(found))
   if unused or missing:
@@ -191,8 +197,7 @@ def load(directory: str, config: DecoderConfig, shardings: Any = None) -> Any:
   params = jax.tree.map(lambda x: None, abstract)
   for name, (path, to_params, _) in table.items():
     target = _at(abstract, path)
-    with safe_open(found[name], framework="numpy") as f:
-      tensor = f.get_tensor(name)
+    tensor = found[name].get_tensor(name)
     value = np.asarray(to_params(tensor)).astype(_DTYPES[config.param_dtype])
     if value.shape != target.shape:
       raise ValueError(f"tensor {name} of shape {tensor.shape} gives {value.shape}; the "
