@@ -1,24 +1,34 @@
-"""Chain of thought: player two writing its intermediate moves, Q-C-A against Q-A data.
+"""Chain of thought: player two writing its intermediate moves, four formats at equal tokens.
 
   python -m experiments.chain_of_thought --config configs/chain_of_thought.py \\
       --workdir workdirs/chain_of_thought
 
 Claim 2 of docs/design.md: demonstrations that write the chain out (Q-C-A) teach player two
-better than answer-only demonstrations (Q-A) of the same problems at an equal budget of
-training tokens, most on harder problems and on problems longer than any trained on.
+more than answer-only demonstrations (Q-A) of the same problems at equal tokens, most on
+harder problems. Two controls separate the chain from what comes with it:
 
-Player two is cloned (SFT) from the arithmetic game's expert, once per answer format
-(stages ``sft_qa`` and ``sft_qca``, ``num_seeds`` seeds each, vmapped). Its training
-problems mix one dataset per digit count in ``train_digits``, the same problems in
-both formats (the builders draw the same operands from the same seed), every game
-padded to the format's longest training game. The budget is counted in padded
-sequence tokens, ``steps x batch_size x seq_len``, which is also the compute: Q-A games are shorter, so Q-A trains
-for proportionally more steps and sees more problems (the summary also gives the loss
-tokens each format learned from). Each policy then plays
-``eval_games`` greedy games per digit count in ``eval_digits``, those beyond training
-included, against player one; the payoff is 1 for the exact answer, so the mean payoff
-is the accuracy.
+  Q-A           ``362``: the answer, most significant digit first;
+  Q-A reversed  ``263``: the answer in the order the chain finds its digits (and a carry
+                travels), so order alone is not the gain;
+  Q-filler-A    ``.....=362``: as many dots before the answer as the chain has
+                characters, so the tokens written (the compute) before answering are the
+                chain's but carry nothing;
+  Q-C-A         ``7+5+0=12;1+4+1=6;3+0+0=3;=362``: the chain, then the answer.
+
+Player two is cloned (SFT) from the arithmetic game's expert in each format (stages
+``sft_<format>_lr<rate>``, ``num_seeds`` seeds each, vmapped), once per learning rate of
+``learning_rates``. Its training problems mix one dataset per digit count of
+``train_digits``, the same problems in every format (the builders draw the same operands
+from the same seed), each game padded to the format's longest training game. The budget
+is counted in padded sequence tokens, ``steps x batch_size x seq_len``, which is also the
+compute: the answer-only formats' shorter games buy proportionally more steps (the
+summary also gives the loss tokens each format learned from). Each policy plays greedy
+games against player one: on validation problems to choose each format's learning rate,
+then on test problems per digit count, scored by the payoff (1 for the exact answer, so
+the mean payoff is the accuracy) and split by the number of carries of the problem.
 """
+
+import copy
 
 import jax
 import numpy as np
@@ -30,8 +40,9 @@ from twoplayer_jax.data import sources
 from twoplayer_jax.train import stages
 
 GAME = "arithmetic"
-FORMATS = ("qa", "qca")
-NAMES = {"qa": "Q-A", "qca": "Q-C-A"}
+FORMATS = ("qa", "reversed", "filler", "qca")
+NAMES = {"qa": "Q-A", "reversed": "Q-A reversed", "filler": "Q-filler-A", "qca": "Q-C-A"}
+CONTROLS = ("qa", "reversed", "filler")  # The formats Q-C-A is compared with, (a) to (c).
 
 
 def arithmetic(c, num_digits: int, answer_format: str):
@@ -57,6 +68,11 @@ def check(c) -> None:
   if len(c.train_digits) != len(c.train_examples) or not c.train_digits:
     raise launch.ConfigError(f"train_digits {c.train_digits} and train_examples "
                              f"{c.train_examples} must be non-empty and of one length")
+  if not c.bulk_digits or not set(c.bulk_digits) <= set(c.eval_digits):
+    raise launch.ConfigError(f"eval_digits {c.eval_digits} must hold every bulk_digits "
+                             f"{c.bulk_digits} (the learned check plays them)")
+  if not c.learning_rates:
+    raise launch.ConfigError("learning_rates is empty: give at least one rate per format")
   longest = max(arithmetic(c, d, "qca").max_length for d in c.eval_digits)
   if c.model.max_length < longest:
     raise launch.ConfigError(
@@ -77,156 +93,194 @@ def steps_of(c, answer_format: str) -> int:
   return c.token_budget // (c.batch_size * seq_len_of(c, answer_format))
 
 
+def stage_name(answer_format: str, learning_rate: float) -> str:
+  return f"sft_{answer_format}_lr{learning_rate:g}"
+
+
 def main(argv):
   del argv
   c, workdir = launch.CONFIG.value, launch.WORKDIR.value
   check(c)
   model = common.model(c.model)
   with common.runner(c, workdir) as run:
-    records, params = {}, {}
+    params, records = {}, {}
     for fmt in FORMATS:
-      name, steps, seq_len = f"sft_{fmt}", steps_of(c, fmt), seq_len_of(c, fmt)
-      block = dict(steps=steps, batch_size=c.batch_size, learning_rate=c.learning_rate,
-                   warmup_steps=c.warmup_steps)
+      seq_len = seq_len_of(c, fmt)
       demos = common.Games(demonstrations(c, fmt), c.num_seeds * c.batch_size, seq_len, c.seed)
-      params[fmt] = run(stages.imitation(name, model, block, demos, seed=c.seed,
-                                         num_seeds=c.num_seeds, seq_len=seq_len)).params
-      records[fmt] = {**run.records[name], "steps": steps, "seq_len": seq_len}
+      for lr in c.learning_rates:
+        name = stage_name(fmt, lr)
+        block = dict(steps=steps_of(c, fmt), batch_size=c.batch_size, learning_rate=lr,
+                     warmup_steps=c.warmup_steps)
+        # Every rate reads the same games in the same order (read once, rewound).
+        params[name] = run(stages.imitation(name, model, block, copy.copy(demos), seed=c.seed,
+                                            num_seeds=c.num_seeds, seq_len=seq_len)).params
+        records[name] = {**run.records[name], "steps": block["steps"], "seq_len": seq_len}
     summary = assess(c, model, params, records)
     common.write_summary(workdir, summary)
     print(table(summary))
+    print(f"claim 2: {summary['verdict']['outcome']}")
+
+
+def play(c, model, params, answer_format: str, key, num_games: int) -> dict:
+  """Greedy games of one format's stacked policies ``[S, ...]``, per digit count of
+  ``eval_digits``: ``paid`` ``[S, G]`` (1 for the exact answer), ``carries`` ``[G]`` (every
+  seed plays the same problems) and seed 0's first game as text."""
+  out = {}
+  for digits in c.eval_digits:
+    game = arithmetic(c, digits, answer_format)
+    greedy = players.model_player(model, game, temperature=0.0)
+    human = games.player(GAME, 1, "human", game)
+    traj = common.play_seeds(game, (human, greedy), (None, params), key, num_games)
+    out[digits] = {"paid": np.asarray(traj.returns[..., 1]),
+                   "carries": np.asarray(jax.vmap(game.num_carries)(traj.hidden["operands"][0])),
+                   "example": vocab.render(np.asarray(traj.tokens[0, 0]),
+                                           np.asarray(traj.owner[0, 0]), int(traj.length[0, 0]))}
+  return out
+
+
+def accuracy(played: dict) -> np.ndarray:
+  """``[S]`` accuracy averaged over digit counts with equal weight."""
+  return np.mean([p["paid"].mean(-1) for p in played.values()], 0)
+
+
+def by_carries(played: dict, carries: int, at_least: bool = False) -> np.ndarray:
+  """``[S]`` accuracy on the problems (of every digit count) with ``carries`` carries, or
+  at least that many; NaN when there are none."""
+  paid = np.concatenate([p["paid"] for p in played.values()], -1)
+  count = np.concatenate([p["carries"] for p in played.values()])
+  keep = count >= carries if at_least else count == carries
+  return paid[:, keep].mean(-1) if keep.any() else np.full(len(paid), np.nan)
 
 
 def assess(c, model, params, records) -> dict:
-  """Greedy accuracy of each format's policy per digit count, and the claim's checks."""
-  key = jax.random.key(c.seed + 3)
+  """Each format's learning rate chosen on validation problems; its policy's greedy test
+  accuracy per digit count and per number of carries; the rule's paired differences and
+  verdict."""
+  validation_key, test_key = jax.random.split(jax.random.key(c.seed + 3))
+  carry_counts = range(max(c.eval_digits) + 1)
   summary = {"formats": {}, "num_seeds": c.num_seeds, "train_digits": list(c.train_digits),
-             "eval_digits": list(c.eval_digits), "token_budget": c.token_budget,
-             "operation": c.operation}
+             "train_examples": list(c.train_examples), "eval_digits": list(c.eval_digits),
+             "bulk_digits": list(c.bulk_digits),
+             "token_budget": c.token_budget, "operation": c.operation, "rule": c.rule,
+             "verdict_settings": c.verdict_settings.to_dict(), "eval_games": c.eval_games}
+  tested, hard = {}, c.verdict_settings.hard_carries
   for fmt in FORMATS:
-    accuracy, examples = {}, {}
-    for digits in c.eval_digits:
-      game = arithmetic(c, digits, fmt)
-      greedy = players.model_player(model, game, temperature=0.0)
-      human = games.player(GAME, 1, "human", game)
-      # The same key plays the same problems in both formats.
-      traj = common.play_seeds(game, (human, greedy), (None, params[fmt]), key, c.eval_games)
-      accuracy[str(digits)] = common.mean_std(traj.returns[..., 1].mean(-1))
-      examples[str(digits)] = vocab.render(np.asarray(traj.tokens[0, 0]),
-                                           np.asarray(traj.owner[0, 0]), int(traj.length[0, 0]))
-    r = records[fmt]
+    validation = {lr: float(accuracy(play(c, model, params[stage_name(fmt, lr)], fmt,
+                                          validation_key, c.validation_games)).mean())
+                  for lr in c.learning_rates}
+    lr = max(c.learning_rates, key=validation.get)
+    name = stage_name(fmt, lr)
+    tested[fmt] = played = play(c, model, params[name], fmt, test_key, c.eval_games)
+    carried = {k: by_carries(played, k) for k in carry_counts}
+    r = records[name]
     summary["formats"][fmt] = {
-        "accuracy": accuracy, "example_games": examples, "steps": r["steps"],
-        "seq_len": r["seq_len"], "tokens": r["tokens"],
+        "learning_rate": lr, "validation_accuracy": {f"{k:g}": v for k, v in validation.items()},
+        "accuracy": common.interval(accuracy(played)),
+        "by_digits": {str(d): common.interval(p["paid"].mean(-1)) for d, p in played.items()},
+        "by_carries": {str(k): common.interval(v) for k, v in carried.items()
+                       if not np.isnan(v).any()},
+        "hard": common.interval(by_carries(played, hard, at_least=True)),
+        "example_game": played[max(c.eval_digits)]["example"],
+        "steps": r["steps"], "seq_len": r["seq_len"], "tokens": r["tokens"],
         "loss_tokens": int(round(r["metrics"]["tokens"] * r["steps"])),
         "final_loss": r["metrics"]["loss"], "seconds": r["seconds"]}
-  summary["claim_2"] = claim(summary)
+  problems = np.concatenate([p["carries"] for p in tested["qca"].values()])
+  summary["problems_by_carries"] = {str(k): int((problems == k).sum()) for k in carry_counts}
+  gain = lambda k, at_least=False: (by_carries(tested["qca"], k, at_least)
+                                    - by_carries(tested["qa"], k, at_least))
+  summary["differences"] = {
+      **{f"qca - {fmt}": common.interval(accuracy(tested["qca"]) - accuracy(tested[fmt]))
+         for fmt in CONTROLS},
+      "gain on hard - gain without a carry": common.interval(gain(hard, True) - gain(0))}
+  summary["verdict"] = verdict(summary)
   return summary
 
 
-CLEAR_GAIN = 0.05  # A gain counts when at least this and more than the seeds' spread.
-
-
-def claim(summary: dict) -> dict:
-  """Q-C-A minus Q-A accuracy per digit count, and whether Q-C-A wins overall, on the
-  hardest trained digit count and beyond training (clearly: by at least ``CLEAR_GAIN``
-  and more than the sum of the two formats' standard deviations over seeds), and whether
-  the gain is larger on the hardest trained problems than on the easiest."""
-  acc = {f: summary["formats"][f]["accuracy"] for f in FORMATS}
-  gain = {d: acc["qca"][d]["mean"] - acc["qa"][d]["mean"] for d in acc["qa"]}
-  clear = {d: gain[d] >= max(CLEAR_GAIN, acc["qa"][d]["std"] + acc["qca"][d]["std"])
-           for d in gain}
-  hardest = str(max(summary["train_digits"]))
-  easiest = str(min(int(d) for d in gain))
-  beyond = [d for d in gain if int(d) > int(hardest)]
-  gain_beyond = float(np.mean([gain[d] for d in beyond])) if beyond else None
-  return {"gain": gain,
-          "qca beats qa on average": float(np.mean(list(gain.values()))) > 0,
-          "qca beats qa on hardest trained": clear[hardest],
-          "qca beats qa beyond training": any(clear[d] for d in beyond) if beyond else None,
-          "gain larger on hardest trained than easiest": gain[hardest] > gain[easiest],
-          "mean gain beyond training": gain_beyond}
+def verdict(summary: dict) -> dict:
+  """The config's rule (``summary["rule"]``): "confirmed", "not confirmed" or
+  "inconclusive: not learned", with the figures it compared."""
+  v, f, d = summary["verdict_settings"], summary["formats"], summary["differences"]
+  checks = {f"({x}) qca > {fmt}": d[f"qca - {fmt}"]["low"] > 0
+            for x, fmt in zip("abc", CONTROLS)}
+  checks["(d) gain larger on hard problems"] = d["gain on hard - gain without a carry"]["low"] > 0
+  learned = {f"qca {k}-digit": f["qca"]["by_digits"][str(k)]["mean"]
+             for k in summary["bulk_digits"]}
+  ok = min(learned.values()) >= v["learned_accuracy"]
+  outcome = ("inconclusive: not learned" if not ok
+             else "confirmed" if all(checks.values()) else "not confirmed")
+  return {"outcome": outcome, "checks": checks, "learned": learned}
 
 
 def table(summary: dict) -> str:
-  """Accuracy per digit count as a text table (mean ± std over seeds)."""
-  f = common.pm
-  trained = set(summary["train_digits"])
-  lines = [f"{'digits':<8} {'Q-A':>15} {'Q-C-A':>15}"]
+  """Accuracy per digit count and format as a Markdown table (mean ± sample std [95%])."""
+  f = summary["formats"]
+  rows = ["| digits | " + " | ".join(NAMES[x] for x in FORMATS) + " |",
+          "|---" * (len(FORMATS) + 1) + "|"]
   for d in summary["eval_digits"]:
-    mark = "" if d in trained else " (untrained)"
-    lines.append(f"{d:<8} {f(summary['formats']['qa']['accuracy'][str(d)]):>15} "
-                 f"{f(summary['formats']['qca']['accuracy'][str(d)]):>15}{mark}")
-  for fmt in FORMATS:
-    s = summary["formats"][fmt]
-    lines.append(f"{fmt}: {s['steps']} steps x {s['seq_len']} tokens, {s['tokens']} tokens "
-                 f"({s['loss_tokens']} learned), {s['seconds']:.0f} s")
-  lines.append(f"claim 2: {summary['claim_2']}")
-  return "\n".join(lines)
+    rows.append(f"| {d} | " + " | ".join(common.cell(f[x]["by_digits"][str(d)]) for x in FORMATS)
+                + " |")
+  rows.append("| **all** | " + " | ".join(f"**{common.cell(f[x]['accuracy'])}**" for x in FORMATS)
+              + " |")
+  return "\n".join(rows)
 
 
 def report(summary: dict, save) -> str:
-  """The Markdown section of RESULTS.md: the accuracy table, the plot and the verdict."""
+  """The Markdown section of RESULTS.md: the tables, the rule and its verdict, the plots."""
   from matplotlib import figure  # pylint: disable=import-outside-toplevel
-  digits = summary["eval_digits"]
-  trained = set(summary["train_digits"])
-  acc = {f: summary["formats"][f]["accuracy"] for f in FORMATS}
-  fig = figure.Figure(figsize=(5.5, 3.6))
-  ax = fig.add_subplot()
-  for fmt, marker in zip(FORMATS, "os"):
-    ax.errorbar(digits, [acc[fmt][str(d)]["mean"] for d in digits],
-                yerr=[acc[fmt][str(d)]["std"] for d in digits], marker=marker, capsize=3,
-                label=NAMES[fmt])
-  if max(digits) > max(trained):
-    ax.axvspan(max(trained) + 0.5, max(digits) + 0.5, color="0.9", label="beyond training")
-  ax.set(xlabel="digits per operand", ylabel="greedy accuracy (payoff)", ylim=(-0.02, 1.02),
-         xticks=digits, title=f"SFT at {summary['token_budget']:,} tokens per seed")
-  ax.legend()
+  f, v, d = summary["formats"], summary["verdict"], summary["differences"]
+  fig = figure.Figure(figsize=(10, 3.8))
+  for ax, (key, label) in zip(fig.subplots(1, 2), (("by_carries", "carries in the problem"),
+                                                  ("by_digits", "digits per operand"))):
+    for x, marker in zip(FORMATS, "os^D"):
+      ticks = [int(k) for k in f[x][key]]
+      mean, err = common.error_bars(list(f[x][key].values()))
+      ax.errorbar(ticks, mean, yerr=err, marker=marker, capsize=3, label=NAMES[x])
+    ax.set(xlabel=label, ylabel="greedy accuracy", ylim=(-0.02, 1.02), xticks=ticks)
+    ax.legend(fontsize=7)
+  fig.suptitle(f"SFT at {summary['token_budget']:,} padded tokens per seed: mean and 95% "
+               "t-interval over seeds")
+  fig.tight_layout()
   path = save(fig, "accuracy")
 
-  f = common.pm
-  claim_ = claim(summary)  # From the accuracies, by the current rule.
-  rows = ["| digits | Q-A | Q-C-A | Q-C-A − Q-A |", "|---|---|---|---|"]
-  for d in digits:
-    mark = "" if d in trained else " (beyond training)"
-    rows.append(f"| {d}{mark} | {f(acc['qa'][str(d)])} | {f(acc['qca'][str(d)])} | "
-                f"{claim_['gain'][str(d)]:+.3f} |")
-  budget = ["| format | steps | padded length | tokens per seed | loss tokens per seed | "
-            "final loss | wall s |", "|---|---|---|---|---|---|---|"]
-  for fmt in FORMATS:
-    s = summary["formats"][fmt]
-    budget.append(f"| {NAMES[fmt]} | {s['steps']} | {s['seq_len']} | {s['tokens']:,} | "
-                  f"{s['loss_tokens']:,} | {s['final_loss']:.4f} | {s['seconds']:.0f} |")
-  hardest = max(trained)
-  verdict = (
-      f"At an equal budget of {summary['token_budget']:,} padded tokens per seed, Q-C-A "
-      f"{'beats' if claim_['qca beats qa on average'] else 'does not beat'} Q-A on average "
-      f"over 1 to {max(digits)} digits (mean gain {np.mean(list(claim_['gain'].values())):+.3f}); "
-      f"on the hardest trained problems ({hardest} digits) the gain is "
-      f"{claim_['gain'][str(hardest)]:+.3f}, "
-      f"{'larger' if claim_['gain larger on hardest trained than easiest'] else 'not larger'} "
-      f"than on the easiest ({claim_['gain'][str(min(digits))]:+.3f}).")
-  if claim_["mean gain beyond training"] is not None:
-    verdict += (f" Beyond the trained lengths the mean gain is "
-                f"{claim_['mean gain beyond training']:+.3f}: Q-C-A "
-                f"{'generalises better' if claim_['qca beats qa beyond training'] else 'does not clearly generalise better'} "
-                f"to longer problems (a clear gain: at least {CLEAR_GAIN} and more than the seeds' "
-                "spread).")
-  confirmed = (claim_["qca beats qa on average"] and claim_["qca beats qa on hardest trained"]
-               and claim_["gain larger on hardest trained than easiest"]
-               and claim_["qca beats qa beyond training"] is not False)
-  verdict += (" Claim 2 is " + ("confirmed" if confirmed else "not fully confirmed")
-              + " by these numbers.")
-  hard = str(max(digits))
-  examples = "\n".join(f"{NAMES[fmt]}, {hard} digits:\n\n```\n"
-                       f"{summary['formats'][fmt]['example_games'][hard]}\n```"
-                       for fmt in FORMATS)
-  return (f"Player two cloned from the expert's {summary['operation']} demonstrations in each "
-          f"format, trained on {sorted(trained)}-digit problems, {summary['num_seeds']} seeds; "
-          f"greedy accuracy over {len(digits)} digit counts (mean ± std over seeds).\n\n"
-          + "\n".join(rows) + "\n\n" + "\n".join(budget)
-          + f"\n\n![accuracy against digits per format]({path})\n\n{verdict}\n\n"
-          f"A greedy game of each policy on the longest problems:\n\n{examples}\n")
+  carries = ["| carries | problems | " + " | ".join(NAMES[x] for x in FORMATS) + " |",
+             "|---" * (len(FORMATS) + 2) + "|"]
+  for k, n in summary["problems_by_carries"].items():
+    if k in f["qca"]["by_carries"]:
+      carries.append(f"| {k} | {n} | " + " | ".join(common.cell(f[x]["by_carries"][k])
+                                                    for x in FORMATS) + " |")
+  budget = ["| format | learning rate (validation accuracy per rate) | steps | padded length | "
+            "tokens per seed | loss tokens per seed | final loss | wall s |",
+            "|---" * 8 + "|"]
+  for x in FORMATS:
+    s = f[x]
+    rates = ", ".join(f"{k}: {a:.3f}" for k, a in s["validation_accuracy"].items())
+    budget.append(f"| {NAMES[x]} | {s['learning_rate']:g} ({rates}) | {s['steps']} | "
+                  f"{s['seq_len']} | {s['tokens']:,} | {s['loss_tokens']:,} | "
+                  f"{s['final_loss']:.4f} | {s['seconds']:.0f} |")
+  names = dict(zip(d, v["checks"]))
+  diffs = ["| paired difference | mean ± std [95%] | check |", "|---|---|---|"]
+  for key, m in d.items():
+    diffs.append(f"| {key} | {common.cell(m)} | "
+                 f"{'holds' if v['checks'][names[key]] else 'fails'} |")
+  learned = ", ".join(f"{k} {a:.3f}" for k, a in v["learned"].items())
+  settings = ", ".join(f"{k} {x:g}" for k, x in summary["verdict_settings"].items())
+  examples = "\n".join(f"{NAMES[x]}:\n{f[x]['example_game']}" for x in FORMATS)
+  mix = ", ".join(f"{k} digits: {n:,}" for k, n in zip(summary["train_digits"],
+                                                       summary["train_examples"]))
+  return "\n".join([
+      f"Player two cloned from the expert's {summary['operation']} demonstrations in four "
+      f"formats at an equal budget of padded tokens, {summary['num_seeds']} seeds each; "
+      f"training problems per digit count ({mix}). Greedy accuracy on "
+      f"{summary['eval_games']} test problems per seed and digit count (the same problems "
+      "for every format), mean ± sample std [95% t-interval] over seeds.", "", table(summary),
+      "",
+      "By the number of carries (problems of every digit count pooled):", "", *carries, "",
+      *budget, "", f"![accuracy against carries and digits per format]({path})", "",
+      f"Rule (fixed before the run, with {settings}): {summary['rule']}", "", *diffs, "",
+      f"Learned check (accuracy, mean over seeds): {learned}.", "",
+      f"Claim 2 by this rule: **{v['outcome']}**.", "",
+      f"Seed 0's greedy game on the first {max(summary['eval_digits'])}-digit test problem:",
+      "", "```", examples, "```", ""])
 
 
 if __name__ == "__main__":

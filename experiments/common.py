@@ -14,7 +14,7 @@ import functools
 import json
 import os
 import sys
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -118,7 +118,8 @@ class Games:
   by ``pipeline.pad_turns`` (the tokens of ``roles``, and of the opening with
   ``opening_loss``, carry the loss: player two's for SFT, the whole transcript for
   pre-training on games), then served in a new order each epoch, drawn from ``seed``;
-  the position in the stream is the state.
+  the position in the stream is the state. A copy (``copy.copy``) serves the same games,
+  read once for both, from its own position.
   Decoding a record of a TFDS source in Python costs more than these tiny models'
   train step spends on it, and a small dataset is read for many epochs, so this reads
   it once (one host: every process would see the same batches).
@@ -132,30 +133,30 @@ class Games:
     self.parts, self.seq_len = list(parts), seq_len
     self.roles, self.opening_loss = tuple(roles), opening_loss
     self.batch_size, self.seed, self.position = batch_size, seed, 0
-    self.tokens = self.loss_mask = None  # [N, seq_len], read at the first batch.
+    self.games = {}  # tokens, loss_mask [N, seq_len], read at the first batch; copies share it.
 
   def _read(self) -> None:
     padded = [pipeline.pad_turns(r, self.seq_len, self.roles, self.opening_loss)
               for part in self.parts for r in part.__getitems__(list(range(len(part))))]
     if not padded:
       raise ValueError("no games to train on")
-    self.tokens = np.stack([r["tokens"] for r in padded])
-    self.loss_mask = np.stack([r["loss_mask"] for r in padded])
+    self.games.update(tokens=np.stack([r["tokens"] for r in padded]),
+                      loss_mask=np.stack([r["loss_mask"] for r in padded]))
 
   def __iter__(self):
     return self
 
   def __next__(self) -> dict[str, np.ndarray]:
-    if self.tokens is None:  # A finished stage that is only restored reads nothing.
+    if not self.games:  # A finished stage that is only restored reads nothing.
       self._read()
-    n = len(self.tokens)
+    n = len(self.games["tokens"])
     epoch, offset = np.divmod(self.position * self.batch_size + np.arange(self.batch_size), n)
     index = np.empty(self.batch_size, np.int64)
     for e in np.unique(epoch):
       order = np.random.default_rng([self.seed, int(e)]).permutation(n)
       index[epoch == e] = order[offset[epoch == e]]
     self.position += 1
-    return {"tokens": self.tokens[index], "loss_mask": self.loss_mask[index]}
+    return {k: v[index] for k, v in self.games.items()}
 
   def get_state(self) -> dict:
     return {"position": self.position}
@@ -176,6 +177,19 @@ def play_seeds(game, players, params: tuple[Any, Any], key: jax.Array, num_games
 
 def mean_over_seeds(metrics: dict) -> dict:
   return jax.tree.map(lambda m: jnp.mean(m, axis=0), metrics)
+
+
+class Cloning(NamedTuple):
+  """A cloning stage's state (``clone_seats`` reads and writes ``train``, ``[S, ...]``)."""
+  train: train.TrainState
+
+  @property
+  def step(self) -> jax.Array:
+    return self.train.step
+
+  @property
+  def params(self):
+    return self.train.params
 
 
 def clone_seats(game, model, teachers: tuple[Any, Any], tx, batch_size: int,
@@ -288,12 +302,6 @@ def difference(x, y) -> dict:
   return {"mean": mean, "low": mean - half, "high": mean + half, "df": float(df)}
 
 
-def mean_std(x) -> dict:
-  """``{"mean", "std", "seeds"}`` of per-seed values ``[S]``."""
-  x = np.asarray(x, np.float64)
-  return {"mean": float(x.mean()), "std": float(x.std()), "seeds": x.tolist()}
-
-
 def error_bars(intervals: Sequence[dict]) -> tuple[np.ndarray, np.ndarray]:
   """``interval`` records as matplotlib's ``(mean [N], yerr [2, N])``: each mean and the
   distances down to its interval's low end and up to its high end."""
@@ -310,8 +318,3 @@ def cell(m: dict) -> str:
 def signed(m: dict) -> str:
   """A difference's ``interval`` or ``difference`` record as ``"+mean [+low, +high]"``."""
   return f"{m['mean']:+.3f} [{m['low']:+.3f}, {m['high']:+.3f}]"
-
-
-def pm(m: dict) -> str:
-  """A ``mean_std`` record as ``"mean ± std"``, three decimals."""
-  return f"{m['mean']:.3f} ± {m['std']:.3f}"

@@ -18,8 +18,6 @@ optimum's always does.
   python -m experiments.prompting --config configs/prompting.py --workdir workdirs/prompting
 """
 
-from typing import NamedTuple
-
 import jax
 import numpy as np
 
@@ -31,19 +29,6 @@ from twoplayer_jax.train import stages
 
 GAME = "in_context"
 PROMPTERS = ("human", "teacher", "clone", "learned")
-
-
-class Cloning(NamedTuple):
-  """The clone stage's state (``common.clone_seats`` reads and writes ``train``)."""
-  train: train.TrainState
-
-  @property
-  def step(self) -> jax.Array:
-    return self.train.step
-
-  @property
-  def params(self):
-    return self.train.params
 
 
 def check(c) -> None:
@@ -79,7 +64,8 @@ def main(argv):
       start = jax.vmap(model.init)(jax.random.split(jax.random.key(c.seed), seeds))
     keys = jax.random.split(jax.random.key(c.seed + 1), seeds)
     clone = run(stages.Stage(
-        "clone", lambda start: Cloning(jax.vmap(lambda p, k: train.create(p, tx, k))(start, keys)),
+        "clone",
+        lambda start: common.Cloning(jax.vmap(lambda p, k: train.create(p, tx, k))(start, keys)),
         common.clone_seats(game, model, (human, listener), tx, s.batch_size, seats=(1,)),
         s.steps, s.batch_size * game.max_length, start=start)).params
     learned = run(stages.policy(

@@ -1,31 +1,35 @@
-"""Credit assignment across turns: cloning and policy learning in twenty questions.
+"""Credit assignment across turns: policy learning in twenty questions at two horizons.
 
   python -m experiments.twenty_questions --config configs/twenty_questions.py \\
       --workdir workdirs/twenty_questions
 
-Claim 6 of docs/design.md: multi-turn games need credit assignment across turns. Player two
-finds a secret in [0, N) with threshold questions, each costing ``question_cost``, and
-is paid ``guess_reward`` for the right guess. Stages, each for ``num_seeds`` seeds side
-by side (vmapped):
+Claim 6 of docs/design.md: multi-turn games need credit assignment across turns. Player
+two finds a secret in [0, N) with threshold questions, each costing ``question_cost``,
+and is paid ``guess_reward`` for the right guess. The demonstrator it clones asks at a
+quarter of the interval most of the time, so cloning is systematically worse than the
+expert's binary search and policy learning must learn which questions are good. Per
+horizon (``horizons``: N secrets and the game's settings), each for ``num_seeds`` seeds
+side by side (vmapped):
 
-  clone_average   cloning player two of the "average" player (binary search that errs
-                  on ``demonstrator_error`` of its turns);
-  clone_expert    cloning player two of the expert (binary search);
-  rl_<variant>    from clone_average, policy learning against the game's payoff, one
-                  stage per entry of ``rl_variants``: token-level advantages (PPO, GAE
-                  with the value head) or one sequence-level advantage per game (GRPO),
-                  with the payoff at the end only or paid per turn as it falls due.
+  <h>_clone         cloning player two of the lopsided demonstrator;
+  <h>_value_warmup  from the clone, its value head alone learns from the clone's games
+                    (``RLSettings.value_only``): every variant starts from these
+                    parameters, whose policy is the clone's, PPO with a warm critic;
+  <h>_rl_<variant>  policy learning against the game's payoff, one stage per entry of
+                    ``rl_variants``: one advantage per turn ("turn": its rewards to go
+                    minus the group's mean at that turn), per token ("ppo": GAE with the
+                    value head) or per game ("grpo"), every one whitened alike.
 
-Sequence-level advantages add up every reward of a game, so where rewards are paid
-makes no difference to them; token-level ones credit each turn with the rewards after
-it. Every policy then plays player one at temperature 1 and greedily; the summary gives
-the payoff, the share of games solved and the questions asked before the right guess,
-and the payoff over the RL iterations (per seed, from each stage's metrics).
+Rewards are paid per turn, and shaped by the bits each answer gave (the game's
+``shaping``): a question that halves the interval earns its cost back, a lopsided one
+loses on average. Shaping sums to 0 over a game, so a sequence-level estimator sees the
+payoff alone; turn- and token-level ones see which question was good. Every policy then
+plays player one at temperature 1; the summary gives, per horizon, the payoff, the share
+solved and the questions asked, each with its 95% t-interval over seeds; the payoff
+curves over the RL iterations (averaged over ``curve_window`` records, 95% bands); each
+seed's iterations to ``target_share`` of the expert's payoff; the paired differences the
+rule of the config judges, and its verdict (``verdict``).
 """
-
-import dataclasses
-import json
-import os
 
 import jax
 import jax.numpy as jnp
@@ -38,7 +42,6 @@ from twoplayer_jax.data import configs as data_configs
 from twoplayer_jax.train import stages
 
 GAME = "twenty_questions"
-CLONES = ("clone_average", "clone_expert")
 
 
 def outcomes(game, traj: game_lib.Trajectory) -> dict:
@@ -60,212 +63,254 @@ def summarise(results: dict) -> dict:
           "questions_to_solve": (charged * solved).sum(-1) / np.maximum(solved.sum(-1), 1)}
 
 
-def curve(metrics_path: str, num_seeds: int) -> dict:
-  """The payoff over RL iterations from a stage's metrics: ``step``, per-logged-step
-  ``mean`` and ``std`` over seeds, and ``seeds`` ``[S][steps]``."""
-  with open(metrics_path) as f:
-    rows = [json.loads(line) for line in f]
-  rows = [r for r in rows if "payoff_two_seed0" in r]
-  seeds = np.array([[r[f"payoff_two_seed{i}"] for r in rows] for i in range(num_seeds)])
-  return {"step": [r["step"] for r in rows], "mean": seeds.mean(0).tolist(),
-          "std": seeds.std(0).tolist(), "seeds": seeds.tolist()}
+def game_of(c, horizon: str, **settings):
+  """Twenty questions at ``horizon``, paid per turn (``settings``: e.g. ``shaping``)."""
+  return games.make(GAME, **c.horizons[horizon], per_turn_rewards=True, **settings)
+
+
+def check(c) -> None:
+  """The config's own settings, before anything runs."""
+  problems = []
+  if c.num_seeds < 2:
+    problems.append(f"num_seeds must be at least 2 for intervals, got {c.num_seeds}")
+  if not 0 <= c.lopsided_rate <= 1:
+    problems.append(f"lopsided_rate must be in [0, 1], got {c.lopsided_rate}")
+  if not 0 < c.target_share <= 1:
+    problems.append(f"target_share must be in (0, 1], got {c.target_share}")
+  for name in ("turn", "sequence"):
+    if name not in c.rl_variants:
+      problems.append(f"rl_variants must hold {name!r}: the rule compares turn and sequence")
+  if problems:
+    raise launch.ConfigError("config." + "; config.".join(problems))
+  try:
+    stages.check("imitation", c.clone, "config.clone")
+    for name, v in c.rl_variants.items():
+      stages.check("policy", c.rl, f"config.rl (variant {name})", algorithm=v.algorithm)
+    stages.check("policy", {**c.rl, **c.value_warmup}, "config.value_warmup",
+                 algorithm="ppo", value_only=True)
+    for horizon in c.horizons:
+      if game_of(c, horizon).max_length > c.model.max_length:
+        raise ValueError(f"config.model.max_length={c.model.max_length} is shorter than "
+                         f"horizon {horizon}'s transcripts ({game_of(c, horizon).max_length})")
+  except ValueError as e:
+    raise launch.ConfigError(str(e)) from None
 
 
 def main(argv):
   del argv
   c, workdir = launch.CONFIG.value, launch.WORKDIR.value
-  stages.check("imitation", c.clone, "config.clone")
-  for name, v in c.rl_variants.items():
-    stages.check("policy", c.rl, f"config.rl (variant {name})", algorithm=v.algorithm)
-  game = games.make(GAME, **c.game)
-  human = games.player(GAME, 1, "human", game)
+  check(c)
   # One architecture for every policy: PPO needs the value head, the others ignore it.
   model = common.model(c.model, scalar_head=True)
-  seeds, seq_len = c.num_seeds, game.max_length
-  tag = "_".join(f"{k}{v}" for k, v in sorted(c.game.items()))
-  demonstrators = {"clone_average": ("average", {"error_rate": c.demonstrator_error}),
-                   "clone_expert": ("expert", {})}
+  seeds = c.num_seeds
+  summary = {"num_seeds": seeds, "rule": c.rule, "verdict_settings": c.verdict_settings.to_dict(),
+             "target_share": c.target_share, "lopsided_rate": c.lopsided_rate,
+             "eval_games": c.eval_games, "rl_iterations": c.rl.iterations,
+             "variants": c.rl_variants.to_dict(), "horizons": {}}
   with common.runner(c, workdir) as run:
-    params, imitate = {}, None
-    for name, (player, settings) in demonstrators.items():
-      data_name = "_".join([GAME, player, tag, *(f"{k}{v}" for k, v in settings.items())])
+    for horizon in c.horizons:
+      game = game_of(c, horizon)
+      human = games.player(GAME, 1, "human", game)
+      tag = "_".join(f"{k}{v}" for k, v in sorted(c.horizons[horizon].items()))
       data = common.dataset("game_transcripts", data_configs.transcripts_config(
-          GAME, {player: 1.0}, data_name,
-          game_settings=dict(c.game), player_settings={player: settings}),
+          GAME, {"lopsided": 1.0}, f"{GAME}_lopsided{c.lopsided_rate}_{tag}",
+          game_settings=dict(c.horizons[horizon]),
+          player_settings={"lopsided": {"rate": c.lopsided_rate}}),
           c.data_dir, c.num_examples, c.seed)
-      stage = stages.imitation(name, model, c.clone, data, seed=c.seed, num_seeds=seeds,
-                               seq_len=seq_len)
-      imitate = imitate or stage.update  # One update for both clones: compiled once.
-      params[name] = run(dataclasses.replace(stage, update=imitate)).params
-
-    for variant, v in c.rl_variants.items():
-      name = f"rl_{variant}"
-      played = games.make(GAME, **c.game, per_turn_rewards=bool(v.per_turn_rewards))
-      start = params["clone_average"]
-      params[name] = run(stages.policy(
-          name, played, model, c.rl, human, seed=c.seed + 2, num_seeds=seeds, start=start,
-          fixed=train.Frozen(reference=start), games_sharding=run.games_sharding,
-          per_seed_metrics=("payoff_two",), algorithm=v.algorithm)).params
-
-    summary = assess(c, game, human, model, params, run.records)
-    summary["curves"] = {name: curve(os.path.join(workdir, name, "metrics.jsonl"), seeds)
-                         for name in params if name.startswith("rl_")}
-    summary["claim_6"] = verdict(summary)
+      name = lambda stage: f"{horizon}_{stage}"
+      params = {"clone": run(stages.imitation(
+          name("clone"), model, c.clone,
+          common.Games([data], seeds * c.clone.batch_size, game.max_length, c.seed),
+          seed=c.seed, num_seeds=seeds, seq_len=game.max_length)).params}
+      shaped = game_of(c, horizon, shaping=True)
+      warm = run(stages.policy(
+          name("value_warmup"), shaped, model, {**c.rl, **c.value_warmup}, human,
+          seed=c.seed + 1, num_seeds=seeds, start=params["clone"],
+          games_sharding=run.games_sharding, algorithm="ppo", value_only=True, kl_coef=0.0))
+      start = warm.params
+      for variant, v in c.rl_variants.items():
+        params[f"rl_{variant}"] = run(stages.policy(
+            name(f"rl_{variant}"), game_of(c, horizon, shaping=v.shaping), model, c.rl, human,
+            seed=c.seed + 2, num_seeds=seeds, start=start, fixed=train.Frozen(reference=start),
+            games_sharding=run.games_sharding, per_seed_metrics=("payoff_two",),
+            algorithm=v.algorithm)).params
+      summary["horizons"][horizon] = assess(c, horizon, game, human, model, params, run.records,
+                                            workdir)
+    summary["verdict"] = verdict(summary)
     common.write_summary(workdir, summary)
     print(table(summary))
+    print(f"claim 6: {summary['verdict']['outcome']}")
 
 
-def assess(c, game, human, model, params, records) -> dict:
-  """Every policy plays player one (all in one batch, ``[P * S]`` parameters) at
-  temperature 1 and greedily; the demonstrators play too."""
+def to_target(seeds, steps, target: float, window: int, budget: int) -> list[int]:
+  """Each seed's first logged step at which its payoff, averaged over the last ``window``
+  records (``common.band``'s trailing mean), reaches ``target``; ``budget`` where none
+  does.
+
+  Args:
+    seeds: ``[S, T]`` the payoff per seed and logged step.
+    steps: ``[T]`` the logged steps.
+  """
+  x = np.asarray(seeds, np.float64)
+  count = np.minimum(np.arange(1, x.shape[1] + 1), window)
+  smooth = np.stack([np.convolve(row, np.ones(window))[:x.shape[1]] for row in x]) / count
+  reached = smooth >= target
+  return [int(steps[int(np.argmax(r))]) if r.any() else int(budget) for r in reached]
+
+
+def assess(c, horizon, game, human, model, params, records, workdir) -> dict:
+  """One horizon: every policy plays player one at temperature 1 (``eval_games`` per
+  seed), the demonstrators on ``eval_games * num_seeds`` games; the RL curves, each
+  seed's iterations to the target and the paired differences."""
   key = jax.random.key(c.seed + 3)
-  names = list(params)
-  stacked = jax.tree.map(lambda *x: jnp.concatenate(x), *[params[n] for n in names])
-  policies = {n: {} for n in names}
-  for mode, temperature in (("sampled", 1.0), ("greedy", 0.0)):
-    two = players.model_player(model, game, temperature=temperature)
-    traj = common.play_seeds(game, (human, two), (None, stacked), key, c.eval_games)
-    results = jax.device_get(outcomes(game, traj))
-    for i, name in enumerate(names):
-      per_seed = summarise(jax.tree.map(lambda x: x[i * c.num_seeds:(i + 1) * c.num_seeds],
-                                        results))
-      policies[name][mode] = {k: common.mean_std(v) for k, v in per_seed.items()}
-  for name in names:
-    policies[name].update(seconds=records[name]["seconds"], tokens=records[name]["tokens"])
-    if name.startswith("rl_"):
-      policies[name].update(c.rl_variants[name[3:]].to_dict())
+  two = players.model_player(model, game, temperature=1.0)
+  per_seed = {}
+  for name, p in params.items():
+    traj = common.play_seeds(game, (human, two), (None, p), key, c.eval_games)
+    per_seed[name] = summarise(jax.device_get(outcomes(game, traj)))
   demonstrators = {}
-  for name, settings in (("average", {"error_rate": c.demonstrator_error}), ("expert", {})):
-    two = games.player(GAME, 2, name, game, **settings)
-    traj = rollout.play(game, (human, two), (None, None), key, c.eval_games)
-    per_game = jax.device_get(outcomes(game, traj))
+  for name, settings in (("lopsided", {"rate": c.lopsided_rate}), ("expert", {})):
+    player = games.player(GAME, 2, name, game, **settings)
+    traj = rollout.play(game, (human, player), (None, None), key, c.eval_games * c.num_seeds)
     demonstrators[name] = {k: float(v[0]) for k, v in summarise(
-        jax.tree.map(lambda x: x[None], per_game)).items()}
-  return {"num_seeds": c.num_seeds, "policies": policies, "demonstrators": demonstrators,
-          "rl_iterations": c.rl.iterations}
+        jax.tree.map(lambda x: np.asarray(x)[None], outcomes(game, traj))).items()}
+  target = c.target_share * demonstrators["expert"]["payoff"]
+  curves, iterations = {}, {}
+  for variant in c.rl_variants:
+    logged = common.seed_curves(workdir, f"{horizon}_rl_{variant}", "payoff_two", c.num_seeds)
+    curves[variant] = {"step": logged["step"],
+                       "payoff_two": common.band(logged["seeds"], c.curve_window)}
+    iterations[variant] = to_target(logged["seeds"], logged["step"], target, c.curve_window,
+                                    c.rl.iterations)
+  payoff = lambda name: per_seed[name]["payoff"]
+  steps = lambda variant: np.asarray(iterations[variant], np.float64)
+  differences = {f"{v} - clone": common.interval(payoff(f"rl_{v}") - payoff("clone"))
+                 for v in c.rl_variants}
+  for v in c.rl_variants:
+    if v != "sequence":
+      differences[f"{v} - sequence"] = common.interval(payoff(f"rl_{v}") - payoff("rl_sequence"))
+      differences[f"iterations: sequence - {v}"] = common.interval(steps("sequence") - steps(v))
+  policies = {name: {**{k: common.interval(x) for k, x in s.items()},
+                     "seconds": records[f"{horizon}_{name}"]["seconds"]}
+              for name, s in per_seed.items()}
+  return {"game": dict(c.horizons[horizon]), "max_length": game.max_length,
+          "policies": policies, "demonstrators": demonstrators, "target": target,
+          "iterations_to_target": iterations, "curves": curves, "differences": differences,
+          "value_warmup": {k: records[f"{horizon}_value_warmup"]["metrics"].get(k)
+                           for k in ("value_loss", "loss")}}
 
 
 def verdict(summary: dict) -> dict:
-  """What the numbers say about claim 6: whether RL beat its start (clone_average) and
-  the expert clone, and how per-turn and terminal rewards, token- and sequence-level
-  advantages compare, by final payoff and by mean payoff over the RL iterations."""
-  p, curves = summary["policies"], summary["curves"]
-  payoff = lambda n: p[n]["sampled"]["payoff"]
-  beats = lambda a, b: payoff(a)["mean"] - payoff(a)["std"] > payoff(b)["mean"] + payoff(b)["std"]
-  rl = [n for n in p if n.startswith("rl_")]
-  out = {"rl_beats_clone_average": {n: beats(n, "clone_average") for n in rl},
-         "rl_beats_clone_expert": {n: beats(n, "clone_expert") for n in rl},
-         "mean_payoff_over_iterations": {n: float(np.mean(curves[n]["mean"])) for n in rl}}
-  by = lambda algorithm, per_turn: next((n for n in rl if p[n]["algorithm"] == algorithm
-                                         and p[n]["per_turn_rewards"] == per_turn), None)
-  for algorithm in ("ppo", "grpo", "rloo", "reinforce"):
-    turn, end = by(algorithm, True), by(algorithm, False)
-    if turn and end:
-      out[f"{algorithm}: per_turn - terminal"] = {
-          "final": payoff(turn)["mean"] - payoff(end)["mean"],
-          "over_iterations": out["mean_payoff_over_iterations"][turn]
-                             - out["mean_payoff_over_iterations"][end],
-          "final_beyond_spread": beats(turn, end) or beats(end, turn)}
-  return out
+  """The config's rule (``summary["rule"]``): "confirmed", "not confirmed" or
+  "inconclusive: not learned", with the figures it compared."""
+  tolerance = summary["verdict_settings"]["learned_tolerance"]
+  gaps = {h: abs(s["policies"]["clone"]["payoff"]["mean"]
+                 - s["demonstrators"]["lopsided"]["payoff"])
+          for h, s in summary["horizons"].items()}
+  longest = max(summary["horizons"], key=lambda h: summary["horizons"][h]["game"]["num_secrets"])
+  d = summary["horizons"][longest]["differences"]
+  checks = {"(a) turn reaches the target sooner": d["iterations: sequence - turn"]["low"] > 0,
+            "(b) turn's final payoff > sequence's": d["turn - sequence"]["low"] > 0}
+  outcome = ("inconclusive: not learned" if max(gaps.values()) > tolerance
+             else "confirmed" if all(checks.values()) else "not confirmed")
+  return {"outcome": outcome, "horizon": longest, "checks": checks,
+          "clone_gap_to_demonstrator": gaps}
 
 
 def table(summary: dict) -> str:
-  """The summary as a text table (mean ± std over seeds)."""
-  f = common.pm
-  lines = [f"{'policy':<18} {'payoff':>15} {'greedy payoff':>15} {'solved':>15} "
-           f"{'questions':>15}"]
-  for name, s in summary["policies"].items():
-    t = s["sampled"]
-    lines.append(f"{name:<18} {f(t['payoff']):>15} {f(s['greedy']['payoff']):>15} "
-                 f"{f(t['solve_rate']):>15} {f(t['questions_to_solve']):>15}")
-  for name, d in summary["demonstrators"].items():
-    lines.append(f"{'demonstrator ' + name:<18} {d['payoff']:>15.3f} {'':>15} "
-                 f"{d['solve_rate']:>15.3f} {d['questions_to_solve']:>15.3f}")
-  lines.append(f"claim 6: {summary['claim_6']}")
+  """The policies per horizon as a Markdown table: mean ± sample std [95% interval]."""
+  lines = ["| horizon | policy | payoff | solved | questions to solve | iterations to target "
+           "(per seed) | wall s |", "|---" * 7 + "|"]
+  for horizon, s in summary["horizons"].items():
+    for name, p in s["policies"].items():
+      reached = s["iterations_to_target"].get(name[3:], None) if name.startswith("rl_") else None
+      steps = "—" if reached is None else ", ".join(
+          str(x) if x < summary["rl_iterations"] else "not reached" for x in reached)
+      lines.append(f"| {horizon} | {name} | {common.cell(p['payoff'])} | "
+                   f"{common.cell(p['solve_rate'])} | {common.cell(p['questions_to_solve'])} | "
+                   f"{steps} | {p['seconds']:.0f} |")
+    for name, d in s["demonstrators"].items():
+      lines.append(f"| {horizon} | demonstrator {name} | {d['payoff']:.3f} | "
+                   f"{d['solve_rate']:.3f} | {d['questions_to_solve']:.3f} | — | — |")
   return "\n".join(lines)
 
 
 def report(summary: dict, save) -> str:
-  """The RESULTS.md section: the table of final policies, the verdict, the RL curves of
-  payoff over iterations and a bar chart of the final policies."""
-  from matplotlib.figure import Figure
+  """The RESULTS.md section: the table, the rule and its figures, and the plots."""
+  from matplotlib.figure import Figure  # pylint: disable=import-outside-toplevel
 
-  f = common.pm
-  p, claim, curves = summary["policies"], summary["claim_6"], summary["curves"]
-  lines = [
-      f"Each policy plays player one ({summary['num_seeds']} seeds, mean ± std over seeds); "
-      "*questions*: turns charged before the right guess, in the games solved.", "",
-      "| policy | advantages | rewards | payoff (T=1) | payoff (greedy) | solved (T=1) | "
-      "questions (T=1) | mean payoff over RL | wall s |",
-      "|---|---|---|---|---|---|---|---|---|"]
-  for name, s in p.items():
-    t, learned = s["sampled"], "algorithm" in s
-    level = ("token (GAE)" if s["algorithm"] == "ppo" else "sequence") if learned else "—"
-    rewards = ("per turn" if s["per_turn_rewards"] else "terminal") if learned else "—"
-    over = (f"{claim['mean_payoff_over_iterations'][name]:.3f}"
-            if name in claim["mean_payoff_over_iterations"] else "—")
-    lines.append(f"| {name} | {level} | {rewards} | {f(t['payoff'])} | "
-                 f"{f(s['greedy']['payoff'])} | {f(t['solve_rate'])} | "
-                 f"{f(t['questions_to_solve'])} | {over} | {s['seconds']:.0f} |")
-  for name, d in summary["demonstrators"].items():
-    lines.append(f"| demonstrator {name} | — | — | {d['payoff']:.3f} | — | "
-                 f"{d['solve_rate']:.3f} | {d['questions_to_solve']:.3f} | — | — |")
-  rl = [n for n in p if n.startswith("rl_")]
-  better = [n for n in rl if claim["rl_beats_clone_average"][n]]
-  sentences = [f"Policy learning from the average clone beat it beyond the spread over seeds in "
-               f"{len(better)} of {len(rl)} variants ({', '.join(better) or 'none'})."]
-  for key, d in claim.items():
-    if key.endswith("per_turn - terminal"):
-      algorithm = key.split(":")[0]
-      sign = lambda x: "higher" if x > 0 else "lower"
-      sentences.append(
-          f"With {algorithm}, per-turn rewards ended {abs(d['final']):.3f} {sign(d['final'])} "
-          f"in payoff than terminal ones ({'beyond' if d['final_beyond_spread'] else 'within'}"
-          f" the spread over seeds) and averaged {abs(d['over_iterations']):.3f} "
-          f"{sign(d['over_iterations'])} over the RL iterations: claim 6 "
-          f"{'confirmed' if d['final'] > 0 and d['final_beyond_spread'] else 'not confirmed'}"
-          " by these numbers.")
-  final = lambda n: p[n]["sampled"]["payoff"]["mean"]
-  token = [n for n in rl if p[n]["algorithm"] == "ppo"]
-  sequence = [n for n in rl if p[n]["algorithm"] != "ppo"]
-  if token and sequence:
-    t, q = max(token, key=final), max(sequence, key=final)
-    sentences.append(f"The best token-level variant ({t}, {final(t):.3f}) ended "
-                     f"{'above' if final(t) > final(q) else 'below'} the best sequence-level "
-                     f"one ({q}, {final(q):.3f}).")
-  lines += ["", " ".join(sentences)]
+  v, horizons = summary["verdict"], summary["horizons"]
+  variants = list(summary["variants"])
+  describe = {"turn": "one advantage per turn", "ppo": "token-level GAE",
+              "grpo": "one advantage per game"}
+  out = [
+      f"{summary['num_seeds']} seeds, {summary['eval_games']} games per seed and policy, "
+      "sampled at temperature 1; mean ± sample std [95% t-interval] over seeds. The clone's "
+      f"demonstrator asks at a quarter of the interval in {summary['lopsided_rate']:g} of its "
+      "questions; every RL variant starts from the same seed's clone and learns for "
+      f"{summary['rl_iterations']} iterations: " + "; ".join(
+          f"*{n}*: {describe.get(s['algorithm'], s['algorithm'])}"
+          f"{', shaped rewards' if s['shaping'] else ''}"
+          for n, s in summary["variants"].items())
+      + f". *Iterations to target*: the first iteration at which a seed's payoff (averaged "
+      f"over a window of logged records) reaches {summary['target_share']:g} of the "
+      "expert's.", "", table(summary), "",
+      "Rule (fixed before the run, with " + ", ".join(
+          f"{k} {x:g}" for k, x in summary["verdict_settings"].items())
+      + f"): {summary['rule']}", "",
+      "| horizon | paired difference | mean ± std [95%] |", "|---|---|---|"]
+  for horizon, s in horizons.items():
+    for key, m in s["differences"].items():
+      out.append(f"| {horizon} | {key} | {common.cell(m)} |")
+  gaps = ", ".join(f"{h} {x:.3f}" for h, x in v["clone_gap_to_demonstrator"].items())
+  yes = lambda x: "holds" if x else "fails"
+  out += ["", "Targets: " + ", ".join(f"{h} {s['target']:.3f}" for h, s in horizons.items())
+          + f". The clone's gap to its demonstrator: {gaps}. At {v['horizon']}: "
+          + "; ".join(f"{k} {yes(x)}" for k, x in v["checks"].items()) + ".", "",
+          f"Claim 6 by this rule: **{v['outcome']}**."]
 
-  fig = Figure(figsize=(6, 4))
-  ax = fig.subplots()
-  for name in rl:
-    x, mean, std = (np.array(curves[name][k]) for k in ("step", "mean", "std"))
-    ax.plot(x, mean, label=name)
-    ax.fill_between(x, mean - std, mean + std, alpha=0.2)
-  for name, style in (("clone_average", ":"), ("clone_expert", "--")):
-    ax.axhline(p[name]["sampled"]["payoff"]["mean"], color="grey", ls=style, label=name)
-  ax.set(xlabel="RL iteration", ylabel="payoff of the games played (T=1)",
-         title="Payoff over RL iterations (mean ± std over seeds)")
-  ax.legend(fontsize=8)
+  fig = Figure(figsize=(5 * len(horizons), 3.8))
+  for ax, (horizon, s) in zip(np.atleast_1d(fig.subplots(1, len(horizons))), horizons.items()):
+    for variant, curve in s["curves"].items():
+      band = curve["payoff_two"]
+      ax.plot(curve["step"], band["mean"], label=variant)
+      ax.fill_between(curve["step"], band["low"], band["high"], alpha=0.2)
+    ax.axhline(s["target"], color="k", ls="--", label="target")
+    ax.axhline(s["demonstrators"]["lopsided"]["payoff"], color="grey", ls=":",
+               label="lopsided demonstrator")
+    ax.set(xlabel="RL iteration", ylabel="payoff of the iteration's games (T=1)",
+           title=f"{horizon}: {s['game']['num_secrets']} secrets")
+    ax.legend(fontsize=7)
+  fig.suptitle("Payoff over RL iterations: trailing mean over a window, 95% t-band over seeds")
   fig.tight_layout()
-  curve_path = save(fig, "curves")
+  out += ["", f"![Payoff over RL iterations per horizon]({save(fig, 'curves')})"]
 
-  fig = Figure(figsize=(7, 4))
-  ax = fig.subplots()
-  names = list(p)
-  for i, mode in enumerate(("sampled", "greedy")):
-    ax.bar(np.arange(len(names)) + (i - 0.5) * 0.4, [p[n][mode]["payoff"]["mean"] for n in names],
-           0.4, yerr=[p[n][mode]["payoff"]["std"] for n in names], capsize=3,
-           label=f"{mode} ({'T=1' if mode == 'sampled' else 'T=0'})")
-  ax.axhline(summary["demonstrators"]["expert"]["payoff"], color="k", ls="--",
-             label="expert demonstrator")
-  ax.set_xticks(np.arange(len(names)), names, rotation=20, fontsize=8)
-  ax.set(ylabel="payoff", title="Final policies (mean ± std over seeds)")
-  ax.legend(fontsize=8)
+  fig = Figure(figsize=(10, 3.8))
+  ax_steps, ax_payoff = fig.subplots(1, 2)
+  secrets = [s["game"]["num_secrets"] for s in horizons.values()]
+  for i, variant in enumerate(variants):
+    shift = 1 + 0.04 * (i - (len(variants) - 1) / 2)  # Side by side on the log axis.
+    mean, err = common.error_bars([common.interval(s["iterations_to_target"][variant])
+                                   for s in horizons.values()])
+    ax_steps.errorbar(np.array(secrets) * shift, mean, yerr=err, marker="o", capsize=3,
+                      label=variant)
+    mean, err = common.error_bars([s["policies"][f"rl_{variant}"]["payoff"]
+                                   for s in horizons.values()])
+    ax_payoff.errorbar(np.array(secrets) * shift, mean, yerr=err, marker="o", capsize=3,
+                       label=variant)
+  ax_steps.axhline(summary["rl_iterations"], color="k", ls=":", label="not reached")
+  ax_payoff.plot(secrets, [s["target"] for s in horizons.values()], "k--", label="target")
+  ax_payoff.plot(secrets, [s["policies"]["clone"]["payoff"]["mean"] for s in horizons.values()],
+                 color="grey", ls=":", marker="x", label="clone")
+  for ax, label in ((ax_steps, "iterations to the target"), (ax_payoff, "final payoff (T=1)")):
+    ax.set_xscale("log", base=2)
+    ax.set(xlabel="horizon: number of secrets", ylabel=label, title=label)
+    ax.legend(fontsize=7)
+  fig.suptitle("Per estimator against the horizon: mean and 95% t-interval over seeds")
   fig.tight_layout()
-  bar_path = save(fig, "policies")
-  lines += ["", f"![Payoff over RL iterations, terminal vs per-turn rewards]({curve_path})",
-            "", f"![Payoff of the final policies]({bar_path})"]
-  return "\n".join(lines)
+  out += ["", f"![Iterations to the target and final payoff against the horizon]"
+          f"({save(fig, 'horizons')})"]
+  return "\n".join(out)
 
 
 if __name__ == "__main__":

@@ -266,3 +266,23 @@ def test_settings_are_checked():
     games.make("arithmetic", operation="sub")
   with pytest.raises(ValueError, match="answer_format"):
     games.make("arithmetic", answer_format="cot")
+
+
+def test_num_carries_counts_every_carry_out_carries_in_included():
+  game = games.make("arithmetic", num_digits=4)
+  count = jax.jit(jax.vmap(game.num_carries))
+  by_hand = {(0, 0): 0, (5, 5): 1, (95, 5): 2, (9999, 1): 4, (4545, 5454): 0, (4546, 5454): 4,
+             (1919, 1191): 3, (500, 500): 1}
+  np.testing.assert_array_equal(count(jnp.array(list(by_hand), jnp.int32)),
+                                list(by_hand.values()))
+
+  def long_addition(a, b):  # Digit by digit, as the chain writes it.
+    carry = carries = 0
+    for _ in range(4):
+      carry = int(a % 10 + b % 10 + carry >= 10)
+      carries, a, b = carries + carry, a // 10, b // 10
+    return carries
+
+  operands = np.random.default_rng(0).integers(0, 10 ** 4, (2000, 2))
+  np.testing.assert_array_equal(count(jnp.asarray(operands, jnp.int32)),
+                                [long_addition(a, b) for a, b in operands.tolist()])

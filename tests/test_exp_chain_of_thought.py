@@ -1,4 +1,5 @@
-"""The chain-of-thought experiment (claim 2): its smoke run as launched, and reported.
+"""The chain-of-thought experiment (claim 2): its smoke run as launched, reported, and its
+verdict rule on hand-made numbers.
 
 Resuming (finished stages reused) is ``train.runner``'s, tested through the pipeline.
 """
@@ -9,6 +10,7 @@ import pytest
 
 from configs import chain_of_thought as config_lib
 from experiments import chain_of_thought as cot
+from experiments import common
 
 matplotlib.use("Agg")
 
@@ -19,38 +21,49 @@ def summary(tmp_path_factory, run_smoke):
   return run_smoke("chain_of_thought", tmp_path_factory.mktemp("chain_of_thought"))[0]
 
 
-def test_summary_has_both_formats_per_digit_count(summary):
+def test_summary_has_every_format_per_digit_count_and_carry_count(summary):
   c = config_lib.get_config("smoke")
-  assert summary["num_seeds"] == c.num_seeds >= 3
-  assert summary["eval_digits"] == list(c.eval_digits)
-  for fmt in cot.FORMATS:
-    s = summary["formats"][fmt]
-    assert set(s["accuracy"]) == {str(d) for d in c.eval_digits}
-    for acc in s["accuracy"].values():
-      assert len(acc["seeds"]) == c.num_seeds
-      assert all(0.0 <= a <= 1.0 for a in acc["seeds"])
-      assert np.isclose(acc["mean"], np.mean(acc["seeds"]))
+  assert summary["num_seeds"] == c.num_seeds >= 2
+  assert summary["rule"] == config_lib.RULE
+  assert set(summary["formats"]) == set(cot.FORMATS)
+  for fmt, s in summary["formats"].items():
+    assert s["learning_rate"] in c.learning_rates
+    rates = s["validation_accuracy"]
+    assert set(rates) == {f"{lr:g}" for lr in c.learning_rates}
+    assert rates[f"{s['learning_rate']:g}"] == max(rates.values())  # The better rate.
+    assert set(s["by_digits"]) == {str(d) for d in c.eval_digits}
+    assert set(s["by_carries"]) <= {str(k) for k in range(max(c.eval_digits) + 1)}
+    for m in [s["accuracy"], s["hard"], *s["by_digits"].values(), *s["by_carries"].values()]:
+      assert len(m["seeds"]) == c.num_seeds and all(0 <= a <= 1 for a in m["seeds"])
+      assert m["low"] <= m["mean"] <= m["high"] and np.isclose(m["mean"], np.mean(m["seeds"]))
+    # The overall accuracy weighs every digit count alike.
+    assert np.allclose(s["accuracy"]["seeds"],
+                       np.mean([m["seeds"] for m in s["by_digits"].values()], 0))
     assert np.isfinite(s["final_loss"]) and s["final_loss"] > 0
-    assert "two> " in s["example_games"][str(max(c.eval_digits))]
-  qa, qca = summary["formats"]["qa"], summary["formats"]["qca"]
-  # Equal padded-token budgets: Q-A's shorter games buy more steps.
-  assert qa["steps"] > qca["steps"] and qa["seq_len"] < qca["seq_len"]
-  for s in (qa, qca):
+    assert "two> " in s["example_game"]
+    # Equal padded-token budgets.
     assert s["tokens"] == s["steps"] * c.batch_size * s["seq_len"]
-    step_tokens = c.batch_size * s["seq_len"]
-    assert c.token_budget - step_tokens < s["tokens"] <= c.token_budget
+    assert c.token_budget - c.batch_size * s["seq_len"] < s["tokens"] <= c.token_budget
     assert 0 < s["loss_tokens"] < s["tokens"]
-  assert set(summary["claim_2"]["gain"]) == {str(d) for d in c.eval_digits}
+  f = summary["formats"]
+  # The answer-only formats' shorter games buy more steps; filler is as long as the chain.
+  assert f["qa"]["steps"] == f["reversed"]["steps"] > f["qca"]["steps"] == f["filler"]["steps"]
+  assert sum(summary["problems_by_carries"].values()) == c.eval_games * len(c.eval_digits)
+  assert set(summary["differences"]) == {"qca - qa", "qca - reversed", "qca - filler",
+                                         "gain on hard - gain without a carry"}
+  assert summary["verdict"]["outcome"] in ("confirmed", "not confirmed",
+                                           "inconclusive: not learned")
 
 
-def test_report_writes_table_and_plot(summary, tmp_path, save_figure):
+def test_report_writes_tables_rule_and_plot(summary, tmp_path, save_figure):
   markdown = cot.report(summary, save_figure)
-  assert "| 3 (beyond training) |" in markdown and "Claim 2 is" in markdown
-  assert "![accuracy against digits per format](accuracy.png)" in markdown
+  assert "| **all** |" in markdown and "Claim 2 by this rule:" in markdown
+  assert config_lib.RULE in markdown and "| qca - filler |" in markdown
+  assert "![accuracy against carries and digits per format](accuracy.png)" in markdown
   assert (tmp_path / "accuracy.png").stat().st_size > 1000
 
 
-def test_budget_and_context_checks():
+def test_config_checks():
   c = config_lib.get_config()
   cot.check(c)
   longest = cot.arithmetic(c, max(c.eval_digits), "qca").max_length
@@ -60,76 +73,61 @@ def test_budget_and_context_checks():
   c.model.max_length, c.token_budget = longest, c.batch_size
   with pytest.raises(ValueError, match="buys no step"):
     cot.check(c)
+  c = config_lib.get_config()
+  c.bulk_digits = (7,)
+  with pytest.raises(ValueError, match="bulk_digits"):
+    cot.check(c)
   with pytest.raises(ValueError, match="unknown variant"):
     config_lib.get_config("large")
 
 
-def test_claim_compares_trained_and_longer_problems():
-  acc = lambda *means: {str(d): {"mean": m, "std": 0.01} for d, m in zip((1, 2, 3), means)}
-  summary = {"train_digits": [1, 2], "formats": {"qa": {"accuracy": acc(0.9, 0.3, 0.0)},
-                                                 "qca": {"accuracy": acc(0.9, 0.8, 0.2)}}}
-  claim = cot.claim(summary)
-  assert claim["gain"] == pytest.approx({"1": 0.0, "2": 0.5, "3": 0.2})
-  assert claim["qca beats qa on hardest trained"] and claim["qca beats qa beyond training"]
-  assert claim["gain larger on hardest trained than easiest"]
-  assert claim["mean gain beyond training"] == pytest.approx(0.2)
-  # A gain below CLEAR_GAIN, or within the seeds' spread, is no win.
-  summary["formats"]["qca"]["accuracy"]["3"]["mean"] = 0.01
-  assert not cot.claim(summary)["qca beats qa beyond training"]
-  summary["formats"]["qca"]["accuracy"]["2"]["std"] = 0.6
-  assert not cot.claim(summary)["qca beats qa on hardest trained"]
+def test_accuracy_weighs_digit_counts_alike_and_splits_by_carries():
+  played = {1: {"paid": np.array([[1.0, 0.0], [1.0, 1.0]]), "carries": np.array([0, 1])},
+            2: {"paid": np.array([[0.0, 0.0, 1.0, 1.0], [1.0, 0.0, 0.0, 0.0]]),
+                "carries": np.array([0, 1, 2, 2])}}
+  np.testing.assert_allclose(cot.accuracy(played), [0.5, 0.625])
+  np.testing.assert_allclose(cot.by_carries(played, 0), [0.5, 1.0])
+  np.testing.assert_allclose(cot.by_carries(played, 1), [0.0, 0.5])
+  np.testing.assert_allclose(cot.by_carries(played, 1, at_least=True), [0.5, 0.25])
+  assert np.isnan(cot.by_carries(played, 3)).all()
 
 
-def _summary(qa, qca, train_digits=(1, 2)):
-  """Claim 2's inputs: each format's ``(mean, std)`` accuracy on 1, 2, ... digits."""
-  acc = lambda pairs: {str(d): {"mean": m, "std": s} for d, (m, s) in enumerate(pairs, 1)}
-  return {"train_digits": list(train_digits),
-          "formats": {"qa": {"accuracy": acc(qa)}, "qca": {"accuracy": acc(qca)}}}
+def _summary(qca_minus, hard_gain, easiest, bulk):
+  """The verdict's inputs: paired differences of per-seed values and each format's
+  accuracy on 1 digit (``easiest``) and 2 (``bulk``)."""
+  diffs = {f"qca - {fmt}": common.interval(x) for fmt, x in zip(cot.CONTROLS, qca_minus)}
+  diffs["gain on hard - gain without a carry"] = common.interval(hard_gain)
+  formats = {fmt: {"by_digits": {"1": {"mean": easiest}, "2": {"mean": bulk}}}
+             for fmt in cot.FORMATS}
+  return {"verdict_settings": {"learned_accuracy": 0.9, "hard_carries": 2},
+          "formats": formats, "differences": diffs, "bulk_digits": [1, 2]}
 
 
-def test_verdict_confirmed_when_qca_wins_clearly_on_the_hardest_and_beyond():
-  v = cot.claim(_summary(qa=[(0.75, 0.0), (0.5, 0.0625), (0.125, 0.0)],
-                         qca=[(0.8125, 0.0), (0.875, 0.0625), (0.25, 0.0)]))
-  assert v == {"gain": {"1": 0.0625, "2": 0.375, "3": 0.125},
-               "qca beats qa on average": True, "qca beats qa on hardest trained": True,
-               "qca beats qa beyond training": True,
-               "gain larger on hardest trained than easiest": True,
-               "mean gain beyond training": 0.125}
+UP, FLAT = [0.2, 0.3, 0.25], [0.2, -0.1, 0.0]
 
 
-def test_verdict_not_confirmed_when_qa_wins():
-  # Beyond training, one clear gain (4 digits) is enough; the mean gain is over both lengths.
-  v = cot.claim(_summary(qa=[(0.75, 0.0), (0.5, 0.0), (0.25, 0.0), (0.25, 0.0)],
-                         qca=[(0.5, 0.0), (0.25, 0.0), (0.25, 0.0), (0.5, 0.0)]))
-  assert v == {"gain": {"1": -0.25, "2": -0.25, "3": 0.0, "4": 0.25},
-               "qca beats qa on average": False, "qca beats qa on hardest trained": False,
-               "qca beats qa beyond training": True,
-               "gain larger on hardest trained than easiest": False,
-               "mean gain beyond training": 0.125}
+def test_verdict_confirmed_when_every_interval_is_above_zero():
+  v = cot.verdict(_summary([UP, UP, UP], UP, easiest=0.95, bulk=0.9))
+  assert v["outcome"] == "confirmed" and all(v["checks"].values())
+  assert v["learned"] == {"qca 1-digit": 0.95, "qca 2-digit": 0.9}
 
 
-def test_verdict_a_gain_just_below_clear_gain_is_not_clear():
-  gain = cot.CLEAR_GAIN
-  v = cot.claim(_summary(qa=[(0.5, 0.0), (0.0, 0.0), (0.0, 0.0)],
-                         qca=[(0.5, 0.0), (gain, 0.0), (gain - 1e-9, 0.0)]))
-  assert v == {"gain": {"1": 0.0, "2": gain, "3": gain - 1e-9},
-               "qca beats qa on average": True, "qca beats qa on hardest trained": True,
-               "qca beats qa beyond training": False,
-               "gain larger on hardest trained than easiest": True,
-               "mean gain beyond training": gain - 1e-9}
+@pytest.mark.parametrize("which", range(4))
+def test_verdict_not_confirmed_when_one_interval_reaches_zero(which):
+  diffs = [FLAT if k == which else UP for k in range(4)]
+  v = cot.verdict(_summary(diffs[:3], diffs[3], easiest=1.0, bulk=1.0))
+  assert v["outcome"] == "not confirmed"
+  assert [not x for x in v["checks"].values()] == [k == which for k in range(4)]
 
 
-def test_verdict_a_clear_gain_exceeds_the_sum_of_the_formats_stds():
-  # 2 digits: 0.1875 is above CLEAR_GAIN and hypot(0.125, 0.125), below 0.125 + 0.125;
-  # 3 digits: 0.25, that sum, is enough.
-  v = cot.claim(_summary(qa=[(0.5, 0.0), (0.25, 0.125), (0.0, 0.125)],
-                         qca=[(0.5, 0.0), (0.4375, 0.125), (0.25, 0.125)]))
-  assert not v["qca beats qa on hardest trained"] and v["qca beats qa beyond training"]
+@pytest.mark.parametrize("easiest, bulk", [(0.89, 1.0), (1.0, 0.89)])
+def test_verdict_inconclusive_when_qca_did_not_learn_its_bulk(easiest, bulk):
+  v = cot.verdict(_summary([UP, UP, UP], UP, easiest=easiest, bulk=bulk))
+  assert v["outcome"] == "inconclusive: not learned" and all(v["checks"].values())
 
 
-def test_verdict_has_no_beyond_training_figures_when_every_length_was_trained():
-  v = cot.claim(_summary(qa=[(0.5, 0.0), (0.25, 0.0)], qca=[(0.75, 0.0), (0.0, 0.0)]))
-  assert v == {"gain": {"1": 0.25, "2": -0.25}, "qca beats qa on average": False,
-               "qca beats qa on hardest trained": False, "qca beats qa beyond training": None,
-               "gain larger on hardest trained than easiest": False,
-               "mean gain beyond training": None}
+def test_verdict_holds_the_answer_only_formats_to_no_learned_check():
+  summary = _summary([UP, UP, UP], UP, easiest=1.0, bulk=1.0)
+  for fmt in cot.CONTROLS:
+    summary["formats"][fmt]["by_digits"] = {"1": {"mean": 0.0}, "2": {"mean": 0.0}}
+  assert cot.verdict(summary)["outcome"] == "confirmed"

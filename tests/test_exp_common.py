@@ -1,5 +1,6 @@
 """What the experiments share (experiments.common): in-memory games, intervals, curves."""
 
+import copy
 import json
 import math
 
@@ -37,6 +38,20 @@ def test_games_serve_every_record_each_epoch_and_resume():
   np.testing.assert_array_equal(batch["loss_mask"].sum(1), 2 + (batch["tokens"][:, 0] == 11))
   games.set_state(state)
   np.testing.assert_array_equal(next(games)["tokens"], batch["tokens"])
+
+
+def test_a_copy_of_games_reads_once_and_serves_the_same_stream_from_its_own_position():
+  part = Part(record(i) for i in range(5))
+  reads = []
+  part.__getitems__ = lambda indices: reads.append(indices) or [part[i] for i in indices]
+  games = common.Games([part], batch_size=2, seq_len=6, seed=1)
+  first = [next(copy.copy(games))["tokens"] for _ in range(2)]
+  again = copy.copy(games)
+  stream = [next(again)["tokens"] for _ in range(3)]
+  assert len(reads) == 1  # Every copy served from the first read.
+  np.testing.assert_array_equal(first[0], first[1])
+  np.testing.assert_array_equal(stream[0], first[0])
+  assert games.get_state() == {"position": 0} and again.get_state() == {"position": 3}
 
 
 def test_games_clone_the_roles_asked_and_the_opening_with_opening_loss():

@@ -1,17 +1,18 @@
-"""The red-team experiment (claim 5): its smoke variant end to end, and reported.
+"""The red-team experiment (claim 5): its smoke variant end to end, reported, and judged.
 
 Resuming (finished stages reused) is ``common.run_stage``'s, tested through the pipeline.
 """
-
-import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from configs import red_team as config_lib
 from experiments import red_team
 from twoplayer_jax import games, rollout
+
+FIXED = ["human", "plain", "disguised", "punctuated"]
 
 
 @pytest.fixture(scope="module")
@@ -20,43 +21,71 @@ def summary(tmp_path_factory, run_smoke):
   return run_smoke("red_team", tmp_path_factory.mktemp("red_team"))[0]
 
 
-def _rates(summary):
-  for line in red_team.LINES:
-    for row in summary["lines"][line]:
-      yield row
-
-
-def test_summary_has_every_round_line_and_attacker(summary):
+def test_summary_has_every_defender_and_attacker_of_cross_play(summary):
   assert summary["num_seeds"] == 2 and summary["rounds"] == 1
-  assert summary["attackers"] == ["learned", "human", "plain", "disguised"]
-  assert set(summary["stages"]) == {"attacker_sft", "defender_sft", "attack_r0", "defend_r1",
-                                    "attack_r1"}
-  for line in red_team.LINES:
-    assert [row["round"] for row in summary["lines"][line]] == [0, 1]
-  for row in _rates(summary):
+  assert summary["rule"] == config_lib.RULE
+  assert summary["attackers"] == ["adversarial r0", "adversarial r1", "scripted_only r0",
+                                  "scripted_only r1", "sft_attacker", *FIXED]
+  assert set(summary["stages"]) == {"sft", "attack_r0", "defend_r1", "attack_r1"}
+  assert list(summary["defenders"]) == summary["attackers"][:4]
+  assert set(summary["demonstrator"]) == set(FIXED[:3])  # The SFT games' attackers.
+  assert summary["verdict"]["outcome"] in ("confirmed", "not confirmed",
+                                           "inconclusive: not learned")
+
+
+def test_wins_by_kind_sum_to_the_success_rate_and_intervals_hold_their_means(summary):
+  for d in summary["defenders"].values():
+    payoffs = []
     for name in summary["attackers"]:
-      payoff, success = row["payoff"][name], row["success"][name]
-      assert len(payoff["seeds"]) == 2
+      wins, payoff = d["wins"][name], d["payoff"][name]
+      kinds = sum(np.array(wins[k]["seeds"]) for k in red_team.WINS)
+      np.testing.assert_allclose(kinds, wins["success"]["seeds"], atol=1e-9)
       # Every game pays player two +1 or -1: its payoff is 1 - 2 * the attacker's wins.
-      np.testing.assert_allclose(payoff["seeds"], 1 - 2 * np.array(success["seeds"]), atol=1e-6)
-      assert all(0 <= s <= 1 for s in success["seeds"])
-    worst = row["worst_case"]["mean"]
-    assert math.isfinite(worst) and worst <= min(p["mean"] for p in row["payoff"].values())
-  claim = summary["claim_5"]
-  assert isinstance(claim["red team finds more failures"], bool)
-  assert math.isfinite(claim["final worst case, adversarial minus scripted_only"])
+      np.testing.assert_allclose(payoff["seeds"], 1 - 2 * np.array(wins["success"]["seeds"]),
+                                 atol=1e-9)
+      for m in (payoff, *wins.values()):
+        assert len(m["seeds"]) == 2 and m["low"] <= m["mean"] <= m["high"]
+      payoffs.append(payoff["seeds"])
+    np.testing.assert_allclose(d["worst_case"]["seeds"], np.min(payoffs, 0), atol=1e-9)
+    assert set(d["worst_attacker"]) <= set(summary["attackers"])
+
+
+def test_differences_the_rule_judges_pair_by_seed(summary):
+  d, defenders = summary["differences"], summary["defenders"]
+  worst = lambda line: np.array(defenders[f"{line} r1"]["worst_case"]["seeds"])
+  np.testing.assert_allclose(d["worst_case_adversarial_minus_scripted_only"]["seeds"],
+                             worst("adversarial") - worst("scripted_only"), atol=1e-9)
+  for kind, key in (("harmful_compliance", "harmful"), ("success", "success")):
+    won = {a: np.array(defenders["scripted_only r1"]["wins"][a][kind]["seeds"])
+           for a in ("scripted_only r1", *FIXED[:3])}
+    np.testing.assert_allclose(d[f"{key}_red_team_minus_best_fixed"]["seeds"], won.pop(
+        "scripted_only r1") - np.max(list(won.values()), 0), atol=1e-9)
+  for m in d.values():
+    assert m["low"] <= m["mean"] <= m["high"]
 
 
 def test_round_zero_defender_is_shared_by_both_lines(summary):
-  rows = [summary["lines"][line][0] for line in red_team.LINES]
-  # Both lines start from defender_sft: the scripted attackers meet the same defender.
-  for name in ("human", "plain", "disguised"):
-    assert rows[0]["payoff"][name] == rows[1]["payoff"][name]
+  # Both lines start from the SFT defender, and every pairing plays the same draws.
+  assert summary["defenders"]["adversarial r0"] == summary["defenders"]["scripted_only r0"]
 
 
-def test_transcripts_show_the_red_team_asking(summary):
+def test_curves_and_time_to_break_cover_every_round_and_line(summary):
+  budget = summary["attack_iterations"]
+  for line in red_team.LINES:
+    attack, defend = summary["curves"]["attack"][line], summary["curves"]["defend"][line]
+    assert [c["round"] for c in attack] == [0, 1] and [c["round"] for c in defend] == [1]
+    for c in attack:
+      assert c["step"] == list(range(1, budget + 1))
+      assert all(0 <= x <= 1 for x in c["band"]["mean"])
+      assert np.shape(c["smoothed"]) == (2, budget)
+    for t in summary["time_to_break"][line]:
+      assert all(0 <= x <= budget for x in t["seeds"])
+      assert t["unbroken"] == sum(x == budget for x in t["seeds"])
+
+
+def test_transcripts_show_the_red_teams_asking(summary):
   transcripts = summary["transcripts"]
-  assert [t.split(",")[0] for t in transcripts] == ["round 0", "round 1"]
+  assert [t.split(",")[0] for t in transcripts] == ["round 0", "round 1"] * 2
   for games_ in transcripts.values():
     assert len(games_) == 3 and all(g.startswith("one> ") for g in games_)
 
@@ -66,9 +95,19 @@ def test_report_writes_markdown_and_plots(summary, tmp_path, save_figure):
   matplotlib.use("Agg")
 
   text = red_team.report(summary, save_figure)
-  assert "| adversarial | 1 |" in text and "| scripted_only | 0 |" in text
-  assert "![" in text and "confirmed" in text
-  assert (tmp_path / "rounds.png").stat().st_size > 0
+  assert "| adversarial r1 |" in text and "| scripted_only r0 |" in text
+  assert f"Claim 5 by this rule: **{summary['verdict']['outcome']}**" in text
+  for stem in ("rounds", "worst_case", "crossplay", "curves"):
+    assert (tmp_path / f"{stem}.png").stat().st_size > 0
+
+
+def test_time_to_break_counts_updates_before_the_smoothed_rate_reaches_half():
+  np.testing.assert_allclose(red_team.trailing([[0.0, 1.0, 0.0, 1.0]], 2),
+                             [[0.0, 0.5, 0.5, 0.5]])
+  attack = {"adversarial": [{"round": 0, "step": [1, 2, 3, 4],
+                             "smoothed": [[0.2, 0.5, 0.9, 1.0], [0.1, 0.2, 0.3, 0.4]]}]}
+  [row] = red_team.time_to_break(attack, 4)["adversarial"]
+  assert row["seeds"] == [1, 4] and row["unbroken"] == 1 and row["mean"] == 2.5
 
 
 def test_drawn_plays_the_attacker_its_logits_pick():
@@ -82,53 +121,40 @@ def test_drawn_plays_the_attacker_its_logits_pick():
   assert 10 < int(jnp.sum(play(jnp.zeros(2)))) < 54
 
 
-def test_claim_compares_the_last_round():
-  row = lambda worst, gap: {"worst_case": {"mean": worst, "std": 0.01},
-                            "learned_minus_best_scripted": {"mean": gap}}
-  summary = {"lines": {"adversarial": [row(-1.0, 0.5), row(0.5, 0.2)],
-                       "scripted_only": [row(-1.0, 0.5), row(-0.5, -0.1)]}}
-  claim = red_team.claim(summary)
-  assert claim["adversarial training raises the worst case"]
-  assert not claim["red team finds more failures"]
-  assert claim["defenders where the red team wins more often than every scripted attacker"] == (
-      "3 of 4")
+def _judged(a=(0.3, 0.1), b=(0.2, 0.05), attack_gain=0.5, sft_payoff=0.8,
+            defence=(0.4, 0.3)):
+  """A summary with what ``verdict`` reads: (a) and (b) as ``(mean, low)``, the round-0
+  red teams' gain over the SFT attacker, the SFT defender's payoff against every fixed
+  attacker (its demonstrator's: 0.8) and each line's defence gain."""
+  interval = lambda mean, low: {"mean": mean, "low": low, "high": 2 * mean - low}
+  return {
+      "verdict_settings": {"sft_tolerance": 0.15, "min_gain": 0.2},
+      "scripted": FIXED[:3], "demonstrator": dict.fromkeys(FIXED, 0.8),
+      "defenders": {"adversarial r0": {"payoff": {n: {"mean": sft_payoff} for n in FIXED}}},
+      "differences": {"harmful_red_team_minus_best_fixed": interval(*a),
+                      "worst_case_adversarial_minus_scripted_only": interval(*b),
+                      "success_red_team_minus_sft_attacker": interval(attack_gain, 0.1)},
+      "defence_gain_over_sft": {line: {"mean": x} for line, x in zip(red_team.LINES, defence)}}
 
 
-def _summary(adversarial, scripted_only, margins=(0.25, 0.25, 0.25, 0.25)):
-  """Claim 5's inputs: two rounds per line, round 0's defender (shared) with worst case -1 ± 0,
-  round 1's with worst case ``(mean, std)``; ``margins``: the red team's success rate minus
-  the best scripted attacker's, row by row (the adversarial line's first)."""
-  def rows(final, first, last):
-    return [{"worst_case": {"mean": -1.0, "std": 0.0},
-             "learned_minus_best_scripted": {"mean": first}},
-            {"worst_case": {"mean": final[0], "std": final[1]},
-             "learned_minus_best_scripted": {"mean": last}}]
-
-  return {"lines": {"adversarial": rows(adversarial, *margins[:2]),
-                    "scripted_only": rows(scripted_only, *margins[2:])}}
-
-
-def test_verdict_confirmed_when_the_red_team_finds_more_and_the_gap_exceeds_the_spread():
-  # The gap 0.25 is more than hypot(0.125, 0.125), though not more than 0.125 + 0.125.
-  v = red_team.claim(_summary((0.5, 0.125), (0.25, 0.125)))
-  assert v == {
-      "defenders where the red team wins more often than every scripted attacker": "4 of 4",
-      "red team finds more failures": True,
-      "final worst case, adversarial minus scripted_only": 0.25,
-      "adversarial training raises the worst case": True}
+@pytest.mark.parametrize("changes, outcome", [
+    ({}, "confirmed"),
+    ({"a": (0.3, -0.01)}, "not confirmed"),  # The interval of (a) reaches 0.
+    ({"b": (-0.1, -0.3)}, "not confirmed"),
+    ({"sft_payoff": 0.6}, "inconclusive: not learned"),  # 0.2 from its demonstrator.
+    ({"attack_gain": 0.1}, "inconclusive: not learned"),  # The red team did not learn.
+    ({"defence": (0.4, 0.1), "a": (0.0, -0.1)}, "inconclusive: not learned"),
+])
+def test_verdict_gives_each_outcome_by_the_rule(changes, outcome):
+  v = red_team.verdict(_judged(**changes))
+  assert v["outcome"] == outcome
+  assert v["sft_gap_to_demonstrator"] == pytest.approx(
+      dict.fromkeys(FIXED[:3], abs(changes.get("sft_payoff", 0.8) - 0.8)))
 
 
-def test_verdict_not_confirmed_when_the_gap_is_within_the_spread():
-  # The gap 0.15625 is more than either std, not more than their hypot; a margin of 0 is no win.
-  v = red_team.claim(_summary((0.40625, 0.125), (0.25, 0.125), margins=(0.25, 0.0, -0.125, 0.25)))
-  assert v == {
-      "defenders where the red team wins more often than every scripted attacker": "2 of 4",
-      "red team finds more failures": False,
-      "final worst case, adversarial minus scripted_only": 0.15625,
-      "adversarial training raises the worst case": False}
-
-
-def test_verdict_a_lower_adversarial_worst_case_does_not_raise_it():
-  v = red_team.claim(_summary((0.0, 0.0), (0.5, 0.0)))
-  assert v["final worst case, adversarial minus scripted_only"] == -0.5
-  assert not v["adversarial training raises the worst case"]
+def test_verdict_reads_each_check_on_its_own():
+  v = red_team.verdict(_judged(a=(0.3, -0.01)))
+  assert list(v["checks"].values()) == [False, True]
+  assert all(v["learned"].values())
+  v = red_team.verdict(_judged(defence=(0.1, 0.5)))
+  assert v["learned"]["defenders learn to stop the fixed attackers"] is False

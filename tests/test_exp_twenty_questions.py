@@ -1,65 +1,67 @@
-"""The twenty questions experiment (claim 6): its smoke run, resume, report and helpers."""
-
-import math
+"""The twenty questions experiment (claim 6): its smoke run, report, helpers and verdict."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from experiments import twenty_questions
+from configs import twenty_questions as config
+from experiments import common, twenty_questions
 from twoplayer_jax import game as game_lib
-from twoplayer_jax import games, rollout, vocab
+from twoplayer_jax import games, models, rollout, train, vocab
 
-STAGES = ("clone_average", "clone_expert", "rl_ppo_terminal", "rl_ppo_per_turn")
+POLICIES = ("clone", "rl_turn", "rl_sequence")
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory, run_smoke_twice):
-  """The smoke variant run twice in one workdir: the second run resumes the first."""
-  return run_smoke_twice("twenty_questions", tmp_path_factory.mktemp("twenty_questions"), STAGES)
+def smoke(tmp_path_factory, run_smoke):
+  summary, _ = run_smoke("twenty_questions", tmp_path_factory.mktemp("twenty_questions"))
+  return summary
 
 
-def test_summary_has_every_policy_and_the_curves(runs):
-  workdir, summary, *_ = runs
-  assert summary["num_seeds"] == 2 and set(summary["policies"]) == set(STAGES)
-  for name, policy in summary["policies"].items():
-    for mode in ("sampled", "greedy"):
-      results = policy[mode]
-      assert len(results["payoff"]["seeds"]) == 2
-      assert all(-0.2 - 1e-6 <= x <= 1 for x in results["payoff"]["seeds"])  # 4 questions.
-      assert all(0 <= x <= 1 for x in results["solve_rate"]["seeds"])
-      assert all(0 <= x <= 4 for x in results["questions_to_solve"]["seeds"])
-      assert all(math.isfinite(results[k]["std"]) for k in results)
-    assert policy["seconds"] > 0 and policy["tokens"] > 0
-  assert summary["policies"]["rl_ppo_per_turn"]["per_turn_rewards"] is True
-  expert = summary["demonstrators"]["expert"]
+def test_summary_has_every_policy_curve_and_difference(smoke):
+  assert smoke["num_seeds"] == 2 and smoke["rule"] == config.RULE
+  (horizon, s), = smoke["horizons"].items()
+  assert horizon == "n8" and set(s["policies"]) == set(POLICIES)
+  for name, policy in s["policies"].items():
+    for key, low, high in (("payoff", -7 / 6 - 1e-6, 1), ("solve_rate", 0, 1),
+                           ("questions_to_solve", 0, 6)):
+      m = policy[key]
+      assert len(m["seeds"]) == 2 and all(low <= x <= high for x in m["seeds"]), (name, key)
+      assert m["low"] <= m["mean"] <= m["high"] and m["std"] >= 0
+    assert policy["seconds"] > 0
+  expert = s["demonstrators"]["expert"]
   assert expert["solve_rate"] == 1.0 and expert["questions_to_solve"] == 3.0  # log2(8).
-  assert summary["demonstrators"]["average"]["payoff"] < expert["payoff"]
-  for name in ("rl_ppo_terminal", "rl_ppo_per_turn"):
-    curve = summary["curves"][name]
-    assert curve["step"] == [5] and len(curve["seeds"]) == 2
-    assert np.isclose(curve["mean"][0], np.mean([s[0] for s in curve["seeds"]]))
-  assert "ppo: per_turn - terminal" in summary["claim_6"]
+  assert np.isclose(expert["payoff"], 0.5) and np.isclose(s["target"], 0.45)
+  for variant in ("turn", "sequence"):
+    curve = s["curves"][variant]
+    assert curve["step"] == [1, 2, 3, 4]
+    band = curve["payoff_two"]
+    assert all(lo <= m <= hi for lo, m, hi in zip(band["low"], band["mean"], band["high"]))
+    assert len(s["iterations_to_target"][variant]) == 2
+    assert all(x in (1, 2, 3, 4) for x in s["iterations_to_target"][variant])
+  assert set(s["differences"]) == {"turn - clone", "sequence - clone", "turn - sequence",
+                                   "iterations: sequence - turn"}
+  assert s["value_warmup"]["value_loss"] >= 0
+  assert smoke["verdict"]["outcome"] in ("confirmed", "not confirmed", "inconclusive: not learned")
+  assert smoke["verdict"]["horizon"] == "n8"
 
 
-def test_running_again_reuses_the_finished_stages(runs):
-  """The rerun trains nothing: no stage record, metric row or checkpoint is written."""
-  _, first, second, files_first, files_second = runs
-  assert files_second == files_first
-  assert all(files_first[s]["metrics"] and files_first[s]["checkpoints"] for s in STAGES)
-  drop = lambda s: {k: v for k, v in s.items() if k != "command"}
-  assert drop(second) == drop(first)
-
-
-def test_report_writes_markdown_and_both_plots(runs, tmp_path, save_figure):
-  _, summary, *_ = runs
-
-  markdown = twenty_questions.report(summary, save_figure)
-  assert "| clone_expert |" in markdown and "| rl_ppo_per_turn |" in markdown
-  assert "claim 6" in markdown and markdown.count("![") == 2
-  for stem in ("curves", "policies"):
+def test_report_writes_markdown_and_both_plots(smoke, tmp_path, save_figure):
+  markdown = twenty_questions.report(smoke, save_figure)
+  assert "| n8 | rl_turn |" in markdown and "| n8 | turn - sequence |" in markdown
+  assert "Claim 6 by this rule" in markdown and markdown.count("![") == 2
+  for stem in ("curves", "horizons"):
     assert (tmp_path / f"{stem}.png").stat().st_size > 0
+
+
+def test_iterations_to_target_average_over_the_window_and_count_the_budget():
+  seeds = [[0.0, 1.0, 0.0, 1.0, 1.0], [0.0, 0.0, 0.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0, 1.0]]
+  steps = [2, 4, 6, 8, 10]
+  # Window 2: seed 0 averages 0, 0.5, 0.5, 0.5, 1; seed 2 is at 1 from its first record.
+  assert twenty_questions.to_target(seeds, steps, 0.5, 2, 10) == [4, 10, 2]
+  assert twenty_questions.to_target(seeds, steps, 0.75, 2, 10) == [10, 10, 2]
+  assert twenty_questions.to_target(seeds, steps, 0.75, 1, 12) == [4, 12, 2]
 
 
 def test_outcomes_read_solved_games_and_questions_from_the_transcripts():
@@ -91,51 +93,78 @@ def test_outcomes_count_an_unsolved_game_and_its_charged_turns():
   np.testing.assert_allclose(results["payoff"], [-0.3], atol=1e-6)
 
 
-def _summary(**rl):
-  """Claim 6's inputs: the clones' payoffs 0.25 (average) and 0.5 (expert), and ``rl``'s
-  policies as ``(algorithm, per-turn rewards, final payoff, payoff curve)``; stds 0.0625."""
-  policy = lambda payoff, **s: {"sampled": {"payoff": {"mean": payoff, "std": 0.0625}}, **s}
-  policies = {"clone_average": policy(0.25), "clone_expert": policy(0.5)}
-  for name, (algorithm, per_turn, payoff, _) in rl.items():
-    policies[name] = policy(payoff, algorithm=algorithm, per_turn_rewards=per_turn)
-  return {"policies": policies, "curves": {n: {"mean": curve} for n, (*_, curve) in rl.items()}}
+def test_the_default_config_keeps_the_lopsided_player_finishing_at_every_horizon():
+  c = config.get_config()
+  twenty_questions.check(c)
+  for horizon, settings in c.horizons.items():
+    game = twenty_questions.game_of(c, horizon)
+    assert game.max_length <= c.model.max_length
+    # The lopsided search's longest: every answer "no" to a quarter split.
+    size, asked = settings["num_secrets"], 0
+    while size > 1:
+      size, asked = size - max(size // 4, 1), asked + 1
+    assert asked + 1 <= settings["max_questions"], horizon
+    assert np.isclose(1 - settings["question_cost"] * np.log2(settings["num_secrets"]), 0.5)
 
 
-def test_verdict_per_turn_rewards_beat_terminal_ones_beyond_the_spread():
-  v = twenty_questions.verdict(_summary(rl_ppo_terminal=("ppo", False, 0.5, [0.0, 0.25]),
-                                        rl_ppo_per_turn=("ppo", True, 0.75, [0.25, 0.75])))
-  assert v == {
-      "rl_beats_clone_average": {"rl_ppo_terminal": True, "rl_ppo_per_turn": True},
-      "rl_beats_clone_expert": {"rl_ppo_terminal": False, "rl_ppo_per_turn": True},
-      "mean_payoff_over_iterations": {"rl_ppo_terminal": 0.125, "rl_ppo_per_turn": 0.5},
-      "ppo: per_turn - terminal": {"final": 0.25, "over_iterations": 0.375,
-                                   "final_beyond_spread": True}}
+def test_the_value_warmup_learns_the_value_head_alone():
+  """``RLSettings.value_only``: the start's policy is left as it is, its value head moves."""
+  game = games.make("twenty_questions", num_secrets=8, max_questions=7, question_cost=1 / 6,
+                    turn_slack=0, per_turn_rewards=True, shaping=True)
+  model = models.make(models.TransformerConfig(num_layers=1, d_model=32, num_heads=2, d_ff=64,
+                                               max_length=game.max_length, scalar_head=True))
+  settings = train.RLSettings(algorithm="ppo", value_only=True, num_openings=2, group_size=4)
+  tx = train.optimizer(1e-2, 4)
+  iteration = jax.jit(train.make_iteration(game, model, tx, games.player(
+      "twenty_questions", 1, "human", game), settings))
+  params = model.init(jax.random.key(0))
+  params["scalar_head"] = jax.random.normal(jax.random.key(2), params["scalar_head"].shape)
+  state, metrics = iteration(train.create(params, tx, jax.random.key(1)), train.Frozen())
+  assert float(metrics["value_loss"]) > 0
+  assert not np.allclose(state.params["scalar_head"], params["scalar_head"])
+  for key in set(params) - {"scalar_head"}:
+    jax.tree.map(np.testing.assert_array_equal, state.params[key], params[key])
+  with pytest.raises(ValueError, match="value_only"):
+    train.RLSettings(algorithm="grpo", value_only=True)
 
 
-def test_verdict_per_turn_gain_within_the_spread_is_not_beyond_it():
-  # 0.625 - 0.0625 = 0.5 + 0.0625: the seeds' spreads touch.
-  v = twenty_questions.verdict(_summary(rl_ppo_terminal=("ppo", False, 0.5, [0.5]),
-                                        rl_ppo_per_turn=("ppo", True, 0.625, [0.25])))
-  assert v == {
-      "rl_beats_clone_average": {"rl_ppo_terminal": True, "rl_ppo_per_turn": True},
-      "rl_beats_clone_expert": {"rl_ppo_terminal": False, "rl_ppo_per_turn": False},
-      "mean_payoff_over_iterations": {"rl_ppo_terminal": 0.5, "rl_ppo_per_turn": 0.25},
-      "ppo: per_turn - terminal": {"final": 0.125, "over_iterations": -0.25,
-                                   "final_beyond_spread": False}}
+def _summary(clone_gap=0.0, turn_steps=(40, 45, 50), sequence_steps=(60, 60, 60),
+             turn_payoff=(0.46, 0.47, 0.48), sequence_payoff=(0.44, 0.44, 0.45)):
+  """Claim 6's inputs at two horizons, the longest (n256) as given, the other where the
+  rule would fail: the clone ``clone_gap`` from its demonstrator at n256."""
+
+  def horizon(secrets, gap, turn_steps, sequence_steps, turn_payoff, sequence_payoff):
+    steps = lambda x: np.asarray(x, np.float64)
+    return {"game": {"num_secrets": secrets},
+            "policies": {"clone": {"payoff": common.interval([0.41 + gap, 0.41 + gap])}},
+            "demonstrators": {"lopsided": {"payoff": 0.41}},
+            "differences": {
+                "iterations: sequence - turn": common.interval(steps(sequence_steps)
+                                                               - steps(turn_steps)),
+                "turn - sequence": common.interval(steps(turn_payoff) - steps(sequence_payoff))}}
+
+  return {"verdict_settings": {"learned_tolerance": 0.03}, "horizons": {
+      "n256": horizon(256, clone_gap, turn_steps, sequence_steps, turn_payoff, sequence_payoff),
+      "n16": horizon(16, 0.0, (60, 60, 60), (10, 20, 30), (0.4, 0.4, 0.4), (0.5, 0.5, 0.5))}}
 
 
-def test_verdict_terminal_rewards_ahead_beyond_the_spread_is_a_difference_too():
-  v = twenty_questions.verdict(_summary(rl_grpo_terminal=("grpo", False, 0.75, [0.5]),
-                                        rl_grpo_per_turn=("grpo", True, 0.25, [0.5])))
-  assert v["grpo: per_turn - terminal"] == {"final": -0.5, "over_iterations": 0.0,
-                                            "final_beyond_spread": True}
-  assert v["rl_beats_clone_average"] == {"rl_grpo_terminal": True, "rl_grpo_per_turn": False}
+def test_verdict_confirmed_when_turn_is_sooner_and_ahead_at_the_longest_horizon():
+  v = twenty_questions.verdict(_summary())
+  assert v["outcome"] == "confirmed" and v["horizon"] == "n256"
+  assert all(v["checks"].values())
 
 
-def test_verdict_compares_rewards_only_within_an_algorithm_run_with_both():
-  v = twenty_questions.verdict(_summary(rl_ppo_terminal=("ppo", False, 0.5, [0.5]),
-                                        rl_rloo_per_turn=("rloo", True, 0.75, [0.5]),
-                                        rl_grpo_per_turn=("grpo", True, 0.5, [0.5]),
-                                        rl_grpo_terminal=("grpo", False, 0.75, [0.5])))
-  assert [k for k in v if k.endswith("per_turn - terminal")] == ["grpo: per_turn - terminal"]
-  assert v["grpo: per_turn - terminal"]["final"] == -0.25
+@pytest.mark.parametrize("change", [
+    dict(turn_steps=(40, 70, 60)),                    # Sooner on average, within the interval.
+    dict(turn_steps=(60, 60, 60)),                    # Neither reached: a tie at the budget.
+    dict(turn_payoff=(0.44, 0.45, 0.45)),             # Sooner, but no better at the end.
+])
+def test_verdict_not_confirmed_when_an_effect_is_within_its_interval(change):
+  assert twenty_questions.verdict(_summary(**change))["outcome"] == "not confirmed"
+
+
+@pytest.mark.parametrize("gap", [0.05, -0.05])
+def test_verdict_inconclusive_when_a_clone_did_not_learn_its_demonstrator(gap):
+  v = twenty_questions.verdict(_summary(clone_gap=gap))
+  assert v["outcome"] == "inconclusive: not learned"
+  assert np.isclose(v["clone_gap_to_demonstrator"]["n256"], 0.05)

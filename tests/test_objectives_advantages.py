@@ -1,6 +1,6 @@
 """Advantage estimators against hand-derived numbers and plain numpy references: the batch
-baseline, RLOO, GRPO (its normalisers and groups of equal returns) and GAE (two-player,
-textbook single-player, episode boundaries, truncation)."""
+baseline, RLOO, GRPO (its normalisers and groups of equal returns), turn-level advantages
+and GAE (two-player, textbook single-player, episode boundaries, truncation)."""
 
 import functools
 
@@ -85,6 +85,47 @@ def test_rloo_and_batch_baseline_by_hand_and_against_numpy():
                                rtol=1e-5, atol=1e-6)
   np.testing.assert_allclose(jax.jit(objectives.batch_baseline)(jnp.array([1.0, 2.0, 6.0])),
                              [-2.0, -1.0, 3.0])
+
+
+def turns_reference(rewards, mask, group_size):
+  """One advantage per learner turn as plain loops: the rewards from the turn's first token
+  on, minus their mean over the group's games' turns of the same number."""
+  rewards, mask = np.asarray(rewards, np.float64), np.asarray(mask) > 0
+  batch, length = mask.shape
+  firsts = [[t for t in range(length) if mask[b, t] and (t == 0 or not mask[b, t - 1])]
+            for b in range(batch)]
+  to_go = [[rewards[b, t:].sum() for t in firsts[b]] for b in range(batch)]
+  adv = np.zeros((batch, length))
+  for b in range(batch):
+    group = range(b - b % group_size, b - b % group_size + group_size)
+    for k, t in enumerate(firsts[b]):
+      mean = np.mean([to_go[g][k] for g in group if k < len(to_go[g])])
+      end = t
+      while end < length and mask[b, end]:
+        adv[b, end] = to_go[b][k] - mean
+        end += 1
+  return adv
+
+
+def test_turn_advantages_by_hand_and_against_the_loops():
+  turn_advantages = jax.jit(objectives.turn_advantages, static_argnums=2)
+  rewards = jnp.array([[0, 0, 1, 0, 0, 2, 0, 0], [0, 0, 0, 0, 3, 0, 0, 1.0]])
+  mask = jnp.array([[0, 1, 1, 0, 1, 1, 0, 0], [0, 1, 0, 1, 1, 0, 1, 0]])
+  # Rewards to go at the turns: game 0 [3, 2], game 1 [4, 4, 1]; group means [3.5, 3, 1]
+  # (the third turn is game 1's alone). Alone in its group, every turn gets 0.
+  np.testing.assert_allclose(turn_advantages(rewards, mask, 2),
+                             [[0, -0.5, -0.5, 0, -1, -1, 0, 0],
+                              [0, 0.5, 0, 1, 1, 0, 0, 0]])
+  np.testing.assert_array_equal(turn_advantages(rewards, mask, 1), 0.0)
+  rng = np.random.default_rng(3)
+  rewards = rng.normal(size=(12, 16)).astype(np.float32)
+  mask = (rng.random((12, 16)) < 0.5).astype(np.float32)
+  for size in (3, 4):
+    np.testing.assert_allclose(turn_advantages(rewards, mask, size),
+                               turns_reference(rewards, mask, size),
+                               rtol=1e-5, atol=1e-5)
+  with pytest.raises(ValueError, match="group_size"):
+    objectives.turn_advantages(rewards, mask, 5)
 
 
 def gae_reference(rewards, values, mask, gamma, lam, bootstrap=None, dones=None):

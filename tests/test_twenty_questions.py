@@ -1,5 +1,5 @@
-"""Twenty questions: its text, its payoff and rewards, binary search, hidden secret, the
-secret as seat one's private text."""
+"""Twenty questions: its text, its payoff and rewards (shaped too), binary search and the
+lopsided search, hidden secret, the secret as seat one's private text."""
 
 import math
 
@@ -15,6 +15,8 @@ NAME = "twenty_questions"
 GAME = games.make(NAME, num_secrets=64, max_questions=10, question_cost=0.05)
 PER_TURN = games.make(NAME, num_secrets=64, max_questions=10, question_cost=0.05,
                       per_turn_rewards=True)
+SHAPED = games.make(NAME, num_secrets=64, max_questions=10, question_cost=0.05,
+                    per_turn_rewards=True, shaping=True)
 PRIVATE = games.make(NAME, num_secrets=64, secret_in_private=True)
 HUMAN = games.player(NAME, 1, "human", GAME)
 EXPERT = games.player(NAME, 2, "expert", GAME)
@@ -127,13 +129,53 @@ def test_per_turn_rewards_sum_to_the_terminal_payoff_in_play():
   assert returns.mean() < 0.7 and returns.max() > 0.7  # Errors cost; lucky guesses pay.
 
 
+def test_shaping_pays_each_answer_the_bits_it_gave_and_sums_to_zero():
+  """Secret 37 of 64: the half split <32? (no) earns its cost back; the lopsided <16?
+  (no: 48 left of 64) loses; <40? (yes: 8 of 48 left) gains; the right guess gets its
+  reward and hands the bits back, so that the game pays its payoff."""
+  cost = 0.05
+  state, rewards = write(SHAPED, with_secret(SHAPED, 37),
+                         "<32?⟨eot⟩no⟨eot⟩<16?⟨eot⟩no⟨eot⟩<40?⟨eot⟩yes⟨eot⟩=37⟨eot⟩")
+  paid = rewards[:, 1][rewards[:, 1] != 0]
+  # Each question's cost, then each answer's bits: 64 -> 32 (1), 32 -> 32 (0), 32 -> 8 (2);
+  # the guess hands the 3 bits back.
+  np.testing.assert_allclose(paid, [-cost, cost, -cost, -cost, 2 * cost, 1.0 - 3 * cost],
+                             atol=1e-6)
+  np.testing.assert_allclose(rewards.sum(0), SHAPED.payoff(state), atol=1e-6)
+  np.testing.assert_allclose(state.returns, [0.85, 0.85], atol=1e-6)
+  players = (games.player(NAME, 1, "human", SHAPED),
+             games.player(NAME, 2, "lopsided", SHAPED))
+  traj = rollout.play(SHAPED, players, (None, None), jax.random.key(7), 64)
+  np.testing.assert_allclose(traj.reward.sum(1), traj.returns, atol=1e-5)
+
+
+def test_lopsided_player_asks_at_a_quarter_and_finishes_worse_than_binary_search():
+  always = games.player(NAME, 2, "lopsided", GAME, rate=1.0)
+  traj = rollout.play(GAME, (HUMAN, always), (None, None), jax.random.key(8), 4)
+  for i in range(4):
+    lines = vocab.render(traj.tokens[i], traj.owner[i]).split("\n")
+    assert lines[1] == "two> <16?⟨eot⟩"  # A quarter of [0, 64).
+  game = games.make(NAME, num_secrets=64, max_questions=15, question_cost=0.05)
+  players = (games.player(NAME, 1, "human", game), games.player(NAME, 2, "lopsided", game))
+  traj = rollout.play(game, players, (None, None), jax.random.key(9), 256)
+  returns = np.asarray(traj.returns[:, 1])
+  assert (returns >= 1 - 0.05 * 14 - 1e-6).all()  # Solved, in at most 14 questions.
+  assert 0.6 < returns.mean() < 0.7 - 0.03  # The expert's is 0.7 (six questions).
+  # The recorded log-probabilities: log 0.8 or log 0.2 a question, 0 for a split both
+  # ways alike (an interval of 2 or 3) and for the guess.
+  logp = np.asarray(traj.logprob)[np.asarray((traj.owner == 2) & traj.played)]
+  allowed = np.log([1.0, 0.8, 0.2])
+  assert np.abs(logp[:, None] - allowed).min(1).max() < 1e-5
+  assert np.isclose(logp, np.log(0.2)).any() and np.isclose(logp, np.log(0.8)).any()
+
+
 def test_noisy_player_does_worse_than_the_expert():
   noisy = games.player(NAME, 2, "noisy", GAME)
   traj = rollout.play(GAME, (HUMAN, noisy), (None, None), jax.random.key(3), 64)
   assert float(traj.returns[:, 0].mean()) < 0.7 - 0.2
 
 
-@pytest.mark.parametrize("name", ["expert", "average", "noisy"])
+@pytest.mark.parametrize("name", ["expert", "average", "lopsided", "noisy"])
 def test_player_two_moves_without_the_secret(name):
   """Player two's scripted players see a state with player one's hidden part removed."""
   two = games.player(NAME, 2, name, GAME)

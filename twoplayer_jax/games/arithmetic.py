@@ -160,6 +160,13 @@ class Arithmetic(game_lib.Game):
     places = 10 ** jnp.arange(self.num_digits)
     return jnp.any(operands[0] // places % 10 + operands[1] // places % 10 >= 10)
 
+  def num_carries(self, operands: jax.Array) -> jax.Array:
+    """``[]`` int32: the digit places of adding ``operands [2]`` that carry out, carries
+    in counted (place ``i`` carries when the operands' last ``i + 1`` digits sum to
+    ``10 ** (i + 1)`` or more)."""
+    places = 10 ** jnp.arange(1, self.num_digits + 1)
+    return jnp.sum(operands[0] % places + operands[1] % places >= places).astype(jnp.int32)
+
   def carryless(self, operands: jax.Array) -> jax.Array:
     """``[]`` the sum of ``operands [2]`` with every carry forgotten: each digit place's
     sum mod 10."""

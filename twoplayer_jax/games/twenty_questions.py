@@ -21,7 +21,14 @@ Payoff, the same for both players: ``guess_reward`` if player two guessed right,
 ``question_cost`` for each other turn player two closed with end-of-turn (questions,
 wrong guesses and malformed turns alike; a turn cut off unfinished is not charged). With
 ``per_turn_rewards`` the same amounts are paid as they fall due, at the end-of-turn of
-each of player two's turns, so that the rewards sum to the payoff.
+each of player two's turns, so that the rewards sum to the payoff. With ``shaping`` every
+step also pays the change of the potential ``question_cost * log2(N / size)`` (the bits
+the answers so far have given, ``size`` being the length of the interval they leave the
+secret in; 0 once the game has ended): potential-based shaping, which sums to 0 over a
+game (the rewards still sum to the payoff) but pays each question, when answered, by the
+bits it gave (``question_cost * (log2(size before / size after))``), so that a question
+splitting the interval in half earns back its cost on either answer and a lopsided one
+loses on average.
 
 Hidden: the secret, from player two (``hidden["one"]``); only player one's scripted
 players and the payoff read it. With ``secret_in_private`` a model can play player one
@@ -30,7 +37,8 @@ as N has digits, leading zeros included: ``secret 05``) and as many ``?`` for se
 (``secret ??``), so seat two's view is the same whatever the secret; without it (the
 default) there is no private text. The expert plays binary search from the transcript:
 ``ceil(log2 N)`` questions and a guess, the best that any player two can guarantee, since
-t charged turns tell at most 2**t secrets apart.
+t charged turns tell at most 2**t secrets apart. The lopsided player asks at a quarter of
+the interval most of the time, a systematically worse search.
 """
 
 import dataclasses
@@ -55,6 +63,8 @@ class TwentyQuestions(game_lib.Game):
     guess_reward: paid for a correct guess.
     question_cost: charged for each of player two's turns that is not a correct guess.
     per_turn_rewards: pay costs and reward as they fall due instead of at the end.
+    shaping: also pay, at every step, the change of the potential ``question_cost *
+      log2(N / size)`` of the interval the answers leave (0 once the game has ended).
     turn_slack: tokens a player-two turn may hold beyond the longest question.
     secret_in_private: state the secret in seat one's private text, so that a model can
       play player one.
@@ -64,6 +74,7 @@ class TwentyQuestions(game_lib.Game):
   guess_reward: float = 1.0
   question_cost: float = 0.05
   per_turn_rewards: bool = False
+  shaping: bool = False
   turn_slack: int = 2
   secret_in_private: bool = False
 
@@ -148,13 +159,21 @@ class TwentyQuestions(game_lib.Game):
     return paid * jnp.ones(2, jnp.float32)
 
   def reward(self, state: game_lib.GameState, next_state: game_lib.GameState) -> jax.Array:
+    shaped = self.potential(next_state) - self.potential(state) if self.shaping else 0.0
     if not self.per_turn_rewards:
-      return super().reward(state, next_state)
+      return super().reward(state, next_state) + shaped
     closes = ~state.done & (state.to_move == game_lib.TWO) & (next_state.turn > state.turn)
     start = text.turn_start(next_state.tokens, state.length)
     paid = jnp.where(self._guessed(next_state, start, state.length), self.guess_reward,
                      -self.question_cost)
-    return jnp.where(closes, paid, 0.0) * jnp.ones(2, jnp.float32)
+    return (jnp.where(closes, paid, 0.0) + shaped) * jnp.ones(2, jnp.float32)
+
+  def potential(self, state: game_lib.GameState) -> jax.Array:
+    """``[]`` the shaping potential: ``question_cost * log2(N / size)`` of the interval
+    the answers so far leave, 0 once the game has ended."""
+    lo, hi = interval(self, state)
+    bits = jnp.log2(self.num_secrets / jnp.maximum(hi - lo, 1).astype(jnp.float32))
+    return jnp.where(state.done, 0.0, self.question_cost * bits)
 
   def decided(self, state: game_lib.GameState) -> jax.Array:
     end = state.length - 1
@@ -237,6 +256,23 @@ def average(game: TwentyQuestions, error_rate: float = 0.2) -> players_lib.Playe
   return _searcher(game, error_rate)
 
 
+def lopsided(game: TwentyQuestions, rate: float = 0.8) -> players_lib.Player:
+  """Player two that asks at a quarter of the interval left (``<lo + max(size // 4, 1)?``)
+  in ``rate`` of its questions and at the half otherwise, and guesses once one number is
+  left: a search systematically worse than binary search (about ``0.19 log2 N`` more
+  questions at ``rate`` 0.8), that never errs otherwise."""
+
+  def plan(state, key):
+    lo, hi = interval(game, state)
+    size = jnp.maximum(hi - lo, 1)
+    guess, half, quarter = size == 1, lo + size // 2, lo + jnp.maximum(size // 4, 1)
+    k = jnp.where(guess, lo, jnp.where(jax.random.bernoulli(key, rate), quarter, half))
+    p = jnp.where(guess | (half == quarter), 1.0, jnp.where(k == quarter, rate, 1 - rate))
+    return *_move(game, guess, k), jnp.log(p)
+
+  return text.speaker(game_lib.TWO, plan, game.digits + 2)
+
+
 def noisy(game: TwentyQuestions) -> players_lib.Player:
   """Player two that guesses uniformly at random a quarter of the time, else asks about a
   uniformly random threshold in [1, N)."""
@@ -253,4 +289,4 @@ def noisy(game: TwentyQuestions) -> players_lib.Player:
 
 
 PLAYER_ONE = {"human": human}
-PLAYER_TWO = {"expert": expert, "average": average, "noisy": noisy}
+PLAYER_TWO = {"expert": expert, "average": average, "lopsided": lopsided, "noisy": noisy}

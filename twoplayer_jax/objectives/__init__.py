@@ -8,7 +8,7 @@ Objectives know arrays, not games.
 from twoplayer_jax.objectives.imitation import imitation_loss, imitation_weights
 from twoplayer_jax.objectives.policy_gradient import (
     AGGREGATIONS, GROUP_STDS, aggregate, batch_baseline, gae, grpo, kl, kl_from_logits,
-    per_token, ppo_loss, reinforce_loss, rloo, value_loss)
+    per_token, ppo_loss, reinforce_loss, rloo, turn_advantages, value_loss)
 from twoplayer_jax.objectives.preference import preference_loss
 from twoplayer_jax.objectives.reward_model import (
     bradley_terry_loss, final_scores, regression_loss)

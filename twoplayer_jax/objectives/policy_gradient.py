@@ -3,8 +3,9 @@
 Every function takes ``[B, T]`` arrays aligned with the transcript (see ``tokens.py``)
 and a ``mask [B, T]`` of the learner's own tokens: the other player's tokens are not
 time steps of the learner. Sequence-level estimators (batch baseline, RLOO, GRPO) give
-one advantage per game, spread over the learner's tokens by ``per_token``; GAE gives
-one per token. Per-token losses become one number by ``aggregate``.
+one advantage per game, spread over the learner's tokens by ``per_token``; ``turn_advantages``
+gives one per learner turn, to each of its tokens; GAE gives one per token. Per-token
+losses become one number by ``aggregate``.
 """
 
 import jax
@@ -111,6 +112,38 @@ def per_token(advantages: jax.Array, mask: jax.Array) -> jax.Array:
     raise ValueError(f"mask {mask.shape} must be [batch, length] for advantages "
                      f"{advantages.shape}")
   return advantages[:, None] * mask
+
+
+def turn_advantages(rewards: jax.Array, mask: jax.Array, group_size: int) -> jax.Array:
+  """``[B, T]`` turn-level advantages: one per learner turn, given to each of its tokens.
+
+  A learner turn is a maximal run of masked tokens. Its advantage is the rewards from its
+  first token to the end of the game (undiscounted, the other player's replies
+  included) minus the mean of the same over the games of its group that have a turn of
+  that number (the learner's k-th turn of each): GRPO's group baseline (without its
+  division by the std), turn by turn, so that a turn is credited with what followed it
+  and not with the rewards before it. A turn number that one game alone reached gets 0.
+
+  Args:
+    rewards: ``[B, T]`` the learner's reward for the step writing each token.
+    mask: ``[B, T]`` the learner's tokens.
+    group_size: games per group (continuations of one opening, adjacent in the batch).
+  """
+  _check("[batch, length]", rewards=rewards, mask=mask)
+  b, t = mask.shape
+  if group_size < 1 or b % group_size:
+    raise ValueError(f"group_size={group_size} must divide the batch of {b} games")
+  mask = mask.astype(bool)
+  first = mask & ~shift_right(mask[:, :-1])
+  to_go = jnp.cumsum(rewards[:, ::-1].astype(jnp.float32), axis=1)[:, ::-1]
+  number = jnp.maximum(jnp.cumsum(first, axis=1) - 1, 0)  # [B, T] the learner's turn.
+  group = (jnp.arange(b) // group_size)[:, None] * t + number
+  own = (jnp.arange(b)[:, None] * t + number).reshape(-1)
+  turn_sum = lambda ids, x: jax.ops.segment_sum((x * first).reshape(-1), ids.reshape(-1),
+                                                b * t)
+  mean = turn_sum(group, to_go) / jnp.maximum(turn_sum(group, jnp.ones_like(to_go)), 1)
+  advantage = turn_sum(own, to_go)[own] - mean[group.reshape(-1)]
+  return jnp.where(mask, advantage.reshape(b, t), 0.0)
 
 
 def gae(rewards: jax.Array, values: jax.Array, mask: jax.Array, gamma: float = 1.0,

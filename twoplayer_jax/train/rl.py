@@ -33,7 +33,7 @@ from twoplayer_jax.models.interface import Model
 from twoplayer_jax.train.state import TrainState
 from twoplayer_jax.train.steps import reward_scores, seat_forward
 
-ALGORITHMS = ("reinforce", "rloo", "grpo", "ppo")
+ALGORITHMS = ("reinforce", "rloo", "grpo", "turn", "ppo")
 PLAY = ("opponent", "self_play", "two_learners", "population")
 
 
@@ -43,8 +43,9 @@ class RLSettings:
 
   Attributes:
     algorithm: advantage estimator: "reinforce" (return minus a baseline), "rloo"
-      (leave-one-out within a group), "grpo" (group-normalised), or "ppo" (GAE with the
-      learner's value head).
+      (leave-one-out within a group), "grpo" (group-normalised), "turn" (one advantage
+      per learner turn: its rewards to go minus the group's mean at that turn,
+      ``objectives.turn_advantages``) or "ppo" (GAE with the learner's value head).
     play: who learns: "opponent", "self_play" or "two_learners" (see the module).
     role: the learner's seat, 1 or 2, with "opponent" and "population".
     alternate: with "two_learners", update one seat per iteration (seat one at even
@@ -68,6 +69,9 @@ class RLSettings:
     normalize_advantages: whiten advantages over the learner's tokens of the batch.
     value_coef: weight of the value loss (PPO and the value baseline).
     value_clip: clip of the value update around the values at play; None for none.
+    value_only: learn the value head alone, from the value loss (no policy, KL or
+      entropy term; every other parameter kept as it is): a warm-up of the critic on the
+      start's own games before PPO.
     kl_coef: weight of the KL to the reference policy; 0 for none (``Frozen.kl_coef``,
       when given, replaces it).
     kl_estimator: "k1" or "k3".
@@ -96,6 +100,7 @@ class RLSettings:
   normalize_advantages: bool = False
   value_coef: float = 0.5
   value_clip: float | None = 0.2
+  value_only: bool = False
   kl_coef: float = 0.0
   kl_estimator: str = "k3"
   kl_in_reward: bool = False
@@ -113,11 +118,14 @@ class RLSettings:
     if self.num_openings % self.minibatches:
       raise ValueError(f"minibatches={self.minibatches} must divide num_openings="
                        f"{self.num_openings}: a minibatch holds whole groups")
-    if self.algorithm in ("rloo", "grpo") and self.group_size < 2:
+    if self.algorithm in ("rloo", "grpo", "turn") and self.group_size < 2:
       raise ValueError(f"{self.algorithm} compares continuations: group_size must be >= 2")
     if len(self.seats) > 1 and self.reward_source != "payoff":
       raise ValueError(f"play={self.play!r} scores each seat by its own payoff: "
                        f"reward_source must be 'payoff', got {self.reward_source!r}")
+    if self.value_only and not self.uses_values:
+      raise ValueError(f"value_only learns the value head: algorithm {self.algorithm!r} "
+                       f"with baseline {self.baseline!r} has none")
     if self.alternate and self.play != "two_learners":
       raise ValueError("alternate=True takes turns between two learners: "
                        f"play must be 'two_learners', got {self.play!r}")
@@ -220,18 +228,20 @@ def make_iteration(game: game_lib.Game, model: Model, tx: optax.GradientTransfor
     normalizer = settings.loss_normalizer or mb["tokens"].shape[1] - 1
     loss, metrics = objectives.ppo_loss(logp, mb["logprob"], mine["advantages"], mine["mask"],
                                         settings.clip_eps, settings.aggregation, normalizer)
+    if settings.value_only:
+      loss = 0.0
     if settings.uses_values:
       v_loss = objectives.value_loss(values, mb["value"], mine["returns"], mine["mask"],
                                      settings.value_clip)
       loss += settings.value_coef * v_loss
       metrics["value_loss"] = v_loss
-    if kl_coef is not None and not settings.kl_in_reward:
+    if kl_coef is not None and not settings.kl_in_reward and not settings.value_only:
       loss += kl_coef * objectives.aggregate(
           objectives.kl(logp, mine["ref_logp"], settings.kl_estimator), mine["mask"],
           settings.aggregation, normalizer)
     entropy = objectives.masked_mean(objectives.token_entropy(logits, mb["legal"]),
                                      mine["mask"])
-    if settings.entropy_coef:  # Else a metric only, with no gradient to compute.
+    if settings.entropy_coef and not settings.value_only:  # Else a metric only.
       loss -= settings.entropy_coef * entropy
     metrics.update(loss=loss, entropy=entropy)
     return loss, metrics
@@ -314,7 +324,9 @@ def make_iteration(game: game_lib.Game, model: Model, tx: optax.GradientTransfor
       def minibatch(carry, mb):
         params, opt_state = carry
         grads, metrics = jax.grad(loss_fn, has_aux=True)(params, mb, kl_coef)
-        params, opt_state = update(params, opt_state, grads, state.step)
+        new_params, opt_state = update(params, opt_state, grads, state.step)
+        params = ({**params, "scalar_head": new_params["scalar_head"]} if settings.value_only
+                  else new_params)
         metrics["grad_norm"] = optax.tree.norm(grads)
         return (params, opt_state), metrics
 
@@ -357,6 +369,9 @@ def _advantages(rewards, values, mask, settings: RLSettings):
                                      and settings.baseline == "value"):
     lam = settings.lam if settings.algorithm == "ppo" else 1.0
     advantages, returns = objectives.gae(rewards, values, mask, settings.gamma, lam)
+  elif settings.algorithm == "turn":
+    advantages = objectives.turn_advantages(rewards, mask, settings.group_size)
+    returns = jnp.zeros_like(mask)
   else:
     total = jnp.sum(rewards, axis=1)
     if settings.algorithm == "reinforce":
