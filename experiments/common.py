@@ -243,6 +243,15 @@ def seed_curves(workdir: str, stage: str, key: str, runs: int) -> dict:
           "seeds": [[r[f"{key}_seed{i}"] for r in rows] for i in range(runs)]}
 
 
+def trailing(seeds, window: int) -> np.ndarray:
+  """``[S, T]`` the trailing mean over ``window`` records of each row of ``seeds [S, T]``
+  (over the records so far at the start)."""
+  x = np.asarray(seeds, np.float64)
+  count = np.minimum(np.arange(1, x.shape[1] + 1), window)
+  total = np.cumsum(x, 1)
+  return (total - np.pad(total, ((0, 0), (window, 0)))[:, :x.shape[1]]) / count
+
+
 def band(seeds, window: int) -> dict:
   """A curve's trailing mean over ``window`` records per seed, then the mean and 95%
   t-interval over seeds at each record: ``{"mean", "low", "high"}``, each ``[T]``.
@@ -250,11 +259,8 @@ def band(seeds, window: int) -> dict:
   Args:
     seeds: ``[S, T]`` one value per seed and logged step.
   """
-  x = np.asarray(seeds, np.float64)
-  kernel = np.ones(window)
-  count = np.convolve(np.ones(x.shape[1]), kernel)[:x.shape[1]]
-  smooth = np.stack([np.convolve(row, kernel)[:x.shape[1]] / count for row in x])
-  stats = [interval(smooth[:, t]) for t in range(x.shape[1])]
+  smooth = trailing(seeds, window)
+  stats = [interval(smooth[:, t]) for t in range(smooth.shape[1])]
   return {k: [s[k] for s in stats] for k in ("mean", "low", "high")}
 
 

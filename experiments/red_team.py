@@ -324,17 +324,8 @@ def curves(c, workdir: str) -> dict:
         mine = values[i * s:(i + 1) * s]
         out[kind][line].append({"round": r, "step": logged["step"],
                                 "band": common.band(mine, c.curve_window),
-                                "smoothed": trailing(mine, c.curve_window).tolist()})
+                                "smoothed": common.trailing(mine, c.curve_window).tolist()})
   return out
-
-
-def trailing(x, window: int) -> np.ndarray:
-  """``[S, T]`` the trailing mean over ``window`` records of each row of ``x [S, T]``
-  (fewer at the start), as ``common.band`` averages."""
-  x = np.asarray(x, np.float64)
-  count = np.minimum(np.arange(1, x.shape[1] + 1), window)
-  total = np.cumsum(x, 1)
-  return (total - np.pad(total, ((0, 0), (window, 0)))[:, :x.shape[1]]) / count
 
 
 def time_to_break(attack: dict, budget: int) -> dict:

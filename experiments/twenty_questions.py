@@ -144,17 +144,13 @@ def main(argv):
 
 def to_target(seeds, steps, target: float, window: int, budget: int) -> list[int]:
   """Each seed's first logged step at which its payoff, averaged over the last ``window``
-  records (``common.band``'s trailing mean), reaches ``target``; ``budget`` where none
-  does.
+  records (``common.trailing``), reaches ``target``; ``budget`` where none does.
 
   Args:
     seeds: ``[S, T]`` the payoff per seed and logged step.
     steps: ``[T]`` the logged steps.
   """
-  x = np.asarray(seeds, np.float64)
-  count = np.minimum(np.arange(1, x.shape[1] + 1), window)
-  smooth = np.stack([np.convolve(row, np.ones(window))[:x.shape[1]] for row in x]) / count
-  reached = smooth >= target
+  reached = common.trailing(seeds, window) >= target
   return [int(steps[int(np.argmax(r))]) if r.any() else int(budget) for r in reached]
 
 

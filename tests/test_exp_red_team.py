@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from configs import red_team as config_lib
-from experiments import red_team
+from experiments import common, red_team
 from twoplayer_jax import games, rollout
 
 FIXED = ["human", "plain", "disguised", "punctuated"]
@@ -102,7 +102,7 @@ def test_report_writes_markdown_and_plots(summary, tmp_path, save_figure):
 
 
 def test_time_to_break_counts_updates_before_the_smoothed_rate_reaches_half():
-  np.testing.assert_allclose(red_team.trailing([[0.0, 1.0, 0.0, 1.0]], 2),
+  np.testing.assert_allclose(common.trailing([[0.0, 1.0, 0.0, 1.0]], 2),
                              [[0.0, 0.5, 0.5, 0.5]])
   attack = {"adversarial": [{"round": 0, "step": [1, 2, 3, 4],
                              "smoothed": [[0.2, 0.5, 0.9, 1.0], [0.1, 0.2, 0.3, 0.4]]}]}
