@@ -31,7 +31,7 @@ import jax  # noqa: E402  (after the device count is set)
 import jax.numpy as jnp  # noqa: E402
 
 from benchmarks.common import report, time_call  # noqa: E402
-from twoplayer_jax import models, train, vocab  # noqa: E402
+from twoplayer_jax import batches, models, train, vocab  # noqa: E402
 
 BATCH, LENGTH = 32, 128
 SIZES = {
@@ -62,8 +62,9 @@ def bench(config, repeats):
   model = models.make(config)
   tx = train.optimizer(1e-4, 1000)
   state = train.create(model.init(jax.random.key(0)), tx, jax.random.key(1))
-  batch = {"tokens": jax.random.randint(jax.random.key(2), (BATCH, LENGTH), 0, vocab.NUM_BYTES),
-           "weights": jnp.ones((BATCH, LENGTH))}
+  batch = batches.Turns(
+      jax.random.randint(jax.random.key(2), (BATCH, LENGTH), 0, vocab.NUM_BYTES),
+      jnp.ones((BATCH, LENGTH)))
   update = jax.jit(train.imitation_step(model, tx))
   if jax.device_count() > 1:
     mesh = jax.make_mesh((jax.device_count(),), ("data",),

@@ -50,7 +50,7 @@ import jax.numpy as jnp  # noqa: E402
 
 from benchmarks import imitation_step, rl_iteration  # noqa: E402
 from benchmarks.common import report, time_call  # noqa: E402
-from twoplayer_jax import models, train, vocab  # noqa: E402
+from twoplayer_jax import batches, models, train, vocab  # noqa: E402
 
 PAIRS, LENGTH, PROMPT = 32, 64, 16
 SMALL = imitation_step.SIZES["small"]
@@ -62,10 +62,12 @@ def fresh_state(model) -> tuple:
   return tx, train.create(model.init(jax.random.key(0)), tx, jax.random.key(1))
 
 
-def pairs(key: jax.Array) -> dict:
-  """``PAIRS`` chosen and rejected sequences of ``LENGTH`` random bytes."""
+def pairs(key: jax.Array, weights: jax.Array | None = None) -> batches.Pairs:
+  """``PAIRS`` chosen and rejected sequences of ``LENGTH`` random bytes, ``weights`` on
+  the learned tokens of each."""
   chosen, rejected = jax.random.randint(key, (2, PAIRS, LENGTH), 0, vocab.NUM_BYTES)
-  return {"chosen": chosen, "rejected": rejected}
+  length = jnp.full((PAIRS,), LENGTH)
+  return batches.Pairs(chosen, rejected, length, length, weights, weights)
 
 
 def grpo_per_s(repeats: int) -> float:
@@ -85,8 +87,7 @@ def reward_per_s(repeats: int) -> float:
   """Pairs a second of the reward-model step."""
   model = models.make(dataclasses.replace(SMALL, scalar_head=True))
   tx, state = fresh_state(model)
-  length = jnp.full((PAIRS,), LENGTH)
-  batch = pairs(jax.random.key(2)) | {"chosen_length": length, "rejected_length": length}
+  batch = pairs(jax.random.key(2))
   _, seconds = time_call(jax.jit(train.reward_model_step(model, tx)), state, batch,
                          repeats=repeats)
   return PAIRS / seconds
@@ -97,7 +98,7 @@ def dpo_per_s(repeats: int) -> float:
   model = models.make(SMALL)
   tx, state = fresh_state(model)
   mask = jnp.broadcast_to(jnp.arange(LENGTH) >= PROMPT, (PAIRS, LENGTH)).astype(jnp.float32)
-  batch = pairs(jax.random.key(2)) | {"chosen_mask": mask, "rejected_mask": mask}
+  batch = pairs(jax.random.key(2), mask)
   batch = train.with_reference(model, state.params, batch)  # The initial policy's, once.
   _, seconds = time_call(jax.jit(train.preference_step(model, tx, beta=0.1)), state, batch,
                          repeats=repeats)

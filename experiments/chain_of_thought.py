@@ -19,16 +19,16 @@ Player two is cloned (SFT) from the arithmetic game's expert in each format (sta
 ``sft_<format>_lr<rate>``, ``num_seeds`` seeds each, vmapped), once per learning rate of
 ``learning_rates``. Its training problems mix one dataset per digit count of
 ``train_digits``, the same problems in every format (the builders draw the same operands
-from the same seed), each game padded to the format's longest training game. The budget
-is counted in padded sequence tokens, ``steps x batch_size x seq_len``, which is also the
-compute: the answer-only formats' shorter games buy proportionally more steps (the
-summary also gives the loss tokens each format learned from). Each policy plays greedy
+from the same seed), packed several games to a row of ``row_length`` tokens (each game
+attending only to itself, at its own positions, as in play). Every format trains the
+same steps on the same number of rows, so on equal tokens and equal compute: the
+answer-only formats' shorter games fit more to a row (the summary gives the games and
+the loss tokens each format learned from). Each policy plays greedy
 games against player one: on validation problems to choose each format's learning rate,
 then on test problems per digit count, scored by the payoff (1 for the exact answer, so
 the mean payoff is the accuracy) and split by the number of carries of the problem.
 """
 
-import copy
 
 import jax
 import numpy as np
@@ -36,7 +36,7 @@ import numpy as np
 from experiments import common, launch
 from twoplayer_jax import games, players, vocab
 from twoplayer_jax.data import configs as data_configs
-from twoplayer_jax.data import sources
+from twoplayer_jax.data import pipeline, sources
 from twoplayer_jax.train import stages
 
 GAME = "arithmetic"
@@ -74,23 +74,28 @@ def check(c) -> None:
   if not c.learning_rates:
     raise launch.ConfigError("learning_rates is empty: give at least one rate per format")
   longest = max(arithmetic(c, d, "qca").max_length for d in c.eval_digits)
-  if c.model.max_length < longest:
+  if c.model.max_length < max(longest, c.row_length):
     raise launch.ConfigError(
-        f"model.max_length={c.model.max_length} is shorter than the longest evaluated game "
-        f"({longest} tokens, Q-C-A with {max(c.eval_digits)} digits)")
-  for fmt in FORMATS:
-    if steps_of(c, fmt) < 1:
-      raise launch.ConfigError(f"token_budget={c.token_budget} buys no step of {fmt} games")
+        f"model.max_length={c.model.max_length} is shorter than a row (row_length="
+        f"{c.row_length}) or the longest evaluated game ({longest} tokens, Q-C-A with "
+        f"{max(c.eval_digits)} digits)")
+  trained = max(arithmetic(c, d, "qca").max_length for d in c.train_digits)
+  if c.row_length < trained:
+    raise launch.ConfigError(f"row_length={c.row_length} is shorter than the longest "
+                             f"training game ({trained} tokens, Q-C-A)")
+  if steps(c) < 1:
+    raise launch.ConfigError(f"token_budget={c.token_budget} buys no step of "
+                             f"batch_size={c.batch_size} rows of {c.row_length} tokens")
 
 
-def seq_len_of(c, answer_format: str) -> int:
-  """Tokens each training game of ``answer_format`` is padded to."""
-  return max(arithmetic(c, d, answer_format).max_length for d in c.train_digits)
+def steps(c) -> int:
+  """Steps that spend the token budget, the same for every format."""
+  return c.token_budget // (c.batch_size * c.row_length)
 
 
-def steps_of(c, answer_format: str) -> int:
-  """Steps that spend the token budget on ``answer_format``'s games."""
-  return c.token_budget // (c.batch_size * seq_len_of(c, answer_format))
+def games_per_row(demos: pipeline.InMemory) -> float:
+  """Mean games in a packed row of ``demos``."""
+  return float(demos.rows.segments.max(1).mean())
 
 
 def stage_name(answer_format: str, learning_rate: float) -> str:
@@ -105,16 +110,16 @@ def main(argv):
   with common.runner(c, workdir) as run:
     params, records = {}, {}
     for fmt in FORMATS:
-      seq_len = seq_len_of(c, fmt)
-      demos = common.Games(demonstrations(c, fmt), c.num_seeds * c.batch_size, seq_len, c.seed)
+      demos = pipeline.InMemory(demonstrations(c, fmt), c.row_length, packed=True, seed=c.seed)
       for lr in c.learning_rates:
         name = stage_name(fmt, lr)
-        block = dict(steps=steps_of(c, fmt), batch_size=c.batch_size, learning_rate=lr,
+        block = dict(steps=steps(c), batch_size=c.batch_size, learning_rate=lr,
                      warmup_steps=c.warmup_steps)
-        # Every rate reads the same games in the same order (read once, rewound).
-        params[name] = run(stages.imitation(name, model, block, copy.copy(demos), seed=c.seed,
-                                            num_seeds=c.num_seeds, seq_len=seq_len)).params
-        records[name] = {**run.records[name], "steps": block["steps"], "seq_len": seq_len}
+        # Every rate reads the same rows (read once) in the same order.
+        params[name] = run(stages.imitation(name, model, block, demos, seed=c.seed,
+                                            num_seeds=c.num_seeds, seq_len=c.row_length)).params
+        records[name] = {**run.records[name], "steps": block["steps"],
+                         "games_per_row": games_per_row(demos)}
     summary = assess(c, model, params, records)
     common.write_summary(workdir, summary)
     print(table(summary))
@@ -161,7 +166,8 @@ def assess(c, model, params, records) -> dict:
   summary = {"formats": {}, "num_seeds": c.num_seeds, "train_digits": list(c.train_digits),
              "train_examples": list(c.train_examples), "eval_digits": list(c.eval_digits),
              "bulk_digits": list(c.bulk_digits),
-             "token_budget": c.token_budget, "operation": c.operation, "rule": c.rule,
+             "token_budget": c.token_budget, "row_length": c.row_length,
+             "operation": c.operation, "rule": c.rule,
              "verdict_settings": c.verdict_settings.to_dict(), "eval_games": c.eval_games}
   tested, hard = {}, c.verdict_settings.hard_carries
   for fmt in FORMATS:
@@ -181,7 +187,7 @@ def assess(c, model, params, records) -> dict:
                        if not np.isnan(v).any()},
         "hard": common.interval(by_carries(played, hard, at_least=True)),
         "example_game": played[max(c.eval_digits)]["example"],
-        "steps": r["steps"], "seq_len": r["seq_len"], "tokens": r["tokens"],
+        "steps": r["steps"], "games_per_row": r["games_per_row"], "tokens": r["tokens"],
         "loss_tokens": int(round(r["metrics"]["tokens"] * r["steps"])),
         "final_loss": r["metrics"]["loss"], "seconds": r["seconds"]}
   problems = np.concatenate([p["carries"] for p in tested["qca"].values()])
@@ -237,7 +243,7 @@ def report(summary: dict, save) -> str:
       ax.errorbar(ticks, mean, yerr=err, marker=marker, capsize=3, label=NAMES[x])
     ax.set(xlabel=label, ylabel="greedy accuracy", ylim=(-0.02, 1.02), xticks=ticks)
     ax.legend(fontsize=7)
-  fig.suptitle(f"SFT at {summary['token_budget']:,} padded tokens per seed: mean and 95% "
+  fig.suptitle(f"SFT at {summary['token_budget']:,} tokens per seed: mean and 95% "
                "t-interval over seeds")
   fig.tight_layout()
   path = save(fig, "accuracy")
@@ -248,14 +254,14 @@ def report(summary: dict, save) -> str:
     if k in f["qca"]["by_carries"]:
       carries.append(f"| {k} | {n} | " + " | ".join(common.cell(f[x]["by_carries"][k])
                                                     for x in FORMATS) + " |")
-  budget = ["| format | learning rate (validation accuracy per rate) | steps | padded length | "
+  budget = ["| format | learning rate (validation accuracy per rate) | steps | games per row | "
             "tokens per seed | loss tokens per seed | final loss | wall s |",
             "|---" * 8 + "|"]
   for x in FORMATS:
     s = f[x]
     rates = ", ".join(f"{k}: {a:.3f}" for k, a in s["validation_accuracy"].items())
     budget.append(f"| {NAMES[x]} | {s['learning_rate']:g} ({rates}) | {s['steps']} | "
-                  f"{s['seq_len']} | {s['tokens']:,} | {s['loss_tokens']:,} | "
+                  f"{s['games_per_row']:.2f} | {s['tokens']:,} | {s['loss_tokens']:,} | "
                   f"{s['final_loss']:.4f} | {s['seconds']:.0f} |")
   names = dict(zip(d, v["checks"]))
   diffs = ["| paired difference | mean ± std [95%] | check |", "|---|---|---|"]
@@ -269,7 +275,8 @@ def report(summary: dict, save) -> str:
                                                        summary["train_examples"]))
   return "\n".join([
       f"Player two cloned from the expert's {summary['operation']} demonstrations in four "
-      f"formats at an equal budget of padded tokens, {summary['num_seeds']} seeds each; "
+      f"formats at an equal budget of tokens (the same steps of {summary['row_length']}-token "
+      f"rows, games packed several to a row), {summary['num_seeds']} seeds each; "
       f"training problems per digit count ({mix}). Greedy accuracy on "
       f"{summary['eval_games']} test problems per seed and digit count (the same problems "
       "for every format), mean ± sample std [95% t-interval] over seeds.", "", table(summary),

@@ -24,7 +24,7 @@ from jax.experimental import multihost_utils
 
 from experiments import launch
 from twoplayer_jax import files, models, objectives, rollout, sharding, train
-from twoplayer_jax.data import build, configs, pipeline, sources
+from twoplayer_jax.data import build, configs, sources
 from twoplayer_jax.train import runner as runner_lib
 
 
@@ -108,61 +108,6 @@ def dataset(kind: str, config: configs.GameConfig, data_dir: str, num_examples: 
                 progress=True)
   multihost_utils.sync_global_devices(f"built {config.name}")
   return sources.load(kind, "train", data_dir, config=config)
-
-
-class Games:
-  """Endless shuffled batches of games held in memory, with the iterator interface
-  (``get_state``/``set_state``) that the runner resumes.
-
-  The records of ``parts`` are read once, at the first batch, and padded to ``seq_len``
-  by ``pipeline.pad_turns`` (the tokens of ``roles``, and of the opening with
-  ``opening_loss``, carry the loss: player two's for SFT, the whole transcript for
-  pre-training on games), then served in a new order each epoch, drawn from ``seed``;
-  the position in the stream is the state. A copy (``copy.copy``) serves the same games,
-  read once for both, from its own position.
-  Decoding a record of a TFDS source in Python costs more than these tiny models'
-  train step spends on it, and a small dataset is read for many epochs, so this reads
-  it once (one host: every process would see the same batches).
-
-  Batches: ``tokens`` and ``loss_mask`` ``[batch_size, seq_len]``, as
-  ``stages.imitation`` reads them; the parts are mixed in proportion to their sizes.
-  """
-
-  def __init__(self, parts: Sequence[Any], batch_size: int, seq_len: int, seed: int,
-               roles: tuple[int, ...] = (2,), opening_loss: bool = False):
-    self.parts, self.seq_len = list(parts), seq_len
-    self.roles, self.opening_loss = tuple(roles), opening_loss
-    self.batch_size, self.seed, self.position = batch_size, seed, 0
-    self.games = {}  # tokens, loss_mask [N, seq_len], read at the first batch; copies share it.
-
-  def _read(self) -> None:
-    padded = [pipeline.pad_turns(r, self.seq_len, self.roles, self.opening_loss)
-              for part in self.parts for r in part.__getitems__(list(range(len(part))))]
-    if not padded:
-      raise ValueError("no games to train on")
-    self.games.update(tokens=np.stack([r["tokens"] for r in padded]),
-                      loss_mask=np.stack([r["loss_mask"] for r in padded]))
-
-  def __iter__(self):
-    return self
-
-  def __next__(self) -> dict[str, np.ndarray]:
-    if not self.games:  # A finished stage that is only restored reads nothing.
-      self._read()
-    n = len(self.games["tokens"])
-    epoch, offset = np.divmod(self.position * self.batch_size + np.arange(self.batch_size), n)
-    index = np.empty(self.batch_size, np.int64)
-    for e in np.unique(epoch):
-      order = np.random.default_rng([self.seed, int(e)]).permutation(n)
-      index[epoch == e] = order[offset[epoch == e]]
-    self.position += 1
-    return {k: v[index] for k, v in self.games.items()}
-
-  def get_state(self) -> dict:
-    return {"position": self.position}
-
-  def set_state(self, state: dict) -> None:
-    self.position = int(state["position"])
 
 
 @functools.partial(jax.jit, static_argnames=("game", "players", "num_games"))

@@ -37,6 +37,7 @@ import numpy as np
 from experiments import common, launch
 from twoplayer_jax import games, players, train
 from twoplayer_jax.data import configs as data_configs
+from twoplayer_jax.data import pipeline
 from twoplayer_jax.games import facts
 from twoplayer_jax.train import stages
 
@@ -119,7 +120,7 @@ def main(argv):
   with common.runner(c, workdir) as run:
     params = {}
     for share in shares:
-      demos = common.Games([demonstrations(c, share)], seeds * c.sft.batch_size, seq_len, c.seed)
+      demos = pipeline.InMemory([demonstrations(c, share)], seq_len)
       params[stage_name(share)] = run(stages.imitation(
           stage_name(share), model, c.sft, demos, seed=c.seed, num_seeds=seeds,
           seq_len=seq_len)).params

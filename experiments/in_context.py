@@ -26,7 +26,7 @@ import numpy as np
 from experiments import common, launch
 from twoplayer_jax import games, players
 from twoplayer_jax.data import configs as data_configs
-from twoplayer_jax.data import sources
+from twoplayer_jax.data import pipeline, sources
 from twoplayer_jax.games import in_context as in_context_game
 from twoplayer_jax.train import stages
 
@@ -83,7 +83,7 @@ def main(argv):
     for n in c.num_tasks:
       name = pool_name(n)
       stage = f"sft_tasks{name}"
-      demos = common.Games(demonstrations(c, n), c.num_seeds * c.batch_size, seq_len, c.seed)
+      demos = pipeline.InMemory(demonstrations(c, n), seq_len)
       params[name] = run(stages.imitation(stage, model, block, demos, seed=c.seed,
                                           num_seeds=c.num_seeds, seq_len=seq_len)).params
     summary = assess(c, model, params, run.records)

@@ -26,6 +26,7 @@ import numpy as np
 from experiments import common, launch
 from twoplayer_jax import games, models, players, rollout
 from twoplayer_jax.data import configs as data_configs
+from twoplayer_jax.data import pipeline
 from twoplayer_jax.train import stages
 
 
@@ -84,8 +85,7 @@ def main(argv):
         block = dict(steps=steps, batch_size=c.batch_size, learning_rate=c.learning_rate,
                      warmup_steps=c.warmup_steps)
         seq_len = by_name[name].max_length
-        demos = common.Games([demonstrations(c, name)], c.num_seeds * c.batch_size, seq_len,
-                             c.seed)
+        demos = pipeline.InMemory([demonstrations(c, name)], seq_len)
         params[stage_name(name, size)] = run(stages.imitation(
             stage_name(name, size), model, block, demos, seed=c.seed, num_seeds=c.num_seeds,
             seq_len=seq_len)).params

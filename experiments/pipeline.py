@@ -38,6 +38,7 @@ from experiments import common, launch
 from twoplayer_jax import game as game_lib
 from twoplayer_jax import games, objectives, players, rollout, train, vocab
 from twoplayer_jax.data import configs as data_configs
+from twoplayer_jax.data import pipeline
 from twoplayer_jax.train import stages
 
 GAME = "arithmetic"
@@ -117,8 +118,7 @@ def main(argv):
     data = datasets(c)
     clone = functools.partial(stages.imitation, model=model, seed=c.seed, num_seeds=seeds,
                               seq_len=seq_len)
-    games_of = lambda name, **kw: common.Games([data[name]], seeds * c[name].batch_size,
-                                               seq_len, c.seed, **kw)
+    games_of = lambda name, **kw: pipeline.InMemory([data[name]], seq_len, **kw)
     params = {"pretrain": run(clone("pretrain", block=c.pretrain, source=games_of(
         "pretrain", roles=(1, 2), opening_loss=True))).params}
     params["sft"] = run(clone("sft", block=c.sft, source=games_of("sft"),

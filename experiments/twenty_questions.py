@@ -39,6 +39,7 @@ from experiments import common, launch
 from twoplayer_jax import game as game_lib
 from twoplayer_jax import games, players, rollout, train, vocab
 from twoplayer_jax.data import configs as data_configs
+from twoplayer_jax.data import pipeline
 from twoplayer_jax.train import stages
 
 GAME = "twenty_questions"
@@ -120,7 +121,7 @@ def main(argv):
       name = lambda stage: f"{horizon}_{stage}"
       params = {"clone": run(stages.imitation(
           name("clone"), model, c.clone,
-          common.Games([data], seeds * c.clone.batch_size, game.max_length, c.seed),
+          pipeline.InMemory([data], game.max_length),
           seed=c.seed, num_seeds=seeds, seq_len=game.max_length)).params}
       shaped = game_of(c, horizon, shaping=True)
       warm = run(stages.policy(

@@ -12,7 +12,7 @@ import jax
 import numpy as np
 from jax.sharding import PartitionSpec as P
 
-from twoplayer_jax import models, sharding, train
+from twoplayer_jax import batches, models, sharding, train
 
 STEPS = 2
 MODEL = models.make(models.TransformerConfig(num_layers=1, d_model=32, num_heads=4, d_ff=64,
@@ -36,7 +36,7 @@ def make_batch(rows=16, length=24, learned=12):
   weights = np.zeros((rows, length), np.float32)
   for row in weights:
     row[1 + rng.permutation(length - 1)[:learned]] = 1.0
-  return {"tokens": tokens, "weights": weights}
+  return batches.Turns(tokens, weights)
 
 
 def run(update, state, batch):

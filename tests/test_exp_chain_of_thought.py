@@ -41,13 +41,15 @@ def test_summary_has_every_format_per_digit_count_and_carry_count(summary):
                        np.mean([m["seeds"] for m in s["by_digits"].values()], 0))
     assert np.isfinite(s["final_loss"]) and s["final_loss"] > 0
     assert "two> " in s["example_game"]
-    # Equal padded-token budgets.
-    assert s["tokens"] == s["steps"] * c.batch_size * s["seq_len"]
-    assert c.token_budget - c.batch_size * s["seq_len"] < s["tokens"] <= c.token_budget
+    # Equal token budgets: the same steps of the same rows for every format.
+    assert s["tokens"] == s["steps"] * c.batch_size * c.row_length
+    assert c.token_budget - c.batch_size * c.row_length < s["tokens"] <= c.token_budget
     assert 0 < s["loss_tokens"] < s["tokens"]
   f = summary["formats"]
-  # The answer-only formats' shorter games buy more steps; filler is as long as the chain.
-  assert f["qa"]["steps"] == f["reversed"]["steps"] > f["qca"]["steps"] == f["filler"]["steps"]
+  # The answer-only formats' shorter games fit more to a row; filler is as long as the chain.
+  assert f["qa"]["games_per_row"] == f["reversed"]["games_per_row"]
+  assert f["qa"]["games_per_row"] > f["qca"]["games_per_row"] >= 1
+  assert abs(f["filler"]["games_per_row"] - f["qca"]["games_per_row"]) < 0.5
   assert sum(summary["problems_by_carries"].values()) == c.eval_games * len(c.eval_digits)
   assert set(summary["differences"]) == {"qca - qa", "qca - reversed", "qca - filler",
                                          "gain on hard - gain without a carry"}
@@ -66,11 +68,14 @@ def test_report_writes_tables_rule_and_plot(summary, tmp_path, save_figure):
 def test_config_checks():
   c = config_lib.get_config()
   cot.check(c)
-  longest = cot.arithmetic(c, max(c.eval_digits), "qca").max_length
-  c.model.max_length = longest - 1
-  with pytest.raises(ValueError, match="longest evaluated game"):
+  c.model.max_length = c.row_length - 1
+  with pytest.raises(ValueError, match="shorter than a row"):
     cot.check(c)
-  c.model.max_length, c.token_budget = longest, c.batch_size
+  trained = cot.arithmetic(c, max(c.train_digits), "qca").max_length
+  c.model.max_length, c.row_length = c.row_length, trained - 1
+  with pytest.raises(ValueError, match="shorter than the longest training game"):
+    cot.check(c)
+  c.row_length, c.token_budget = trained, c.batch_size
   with pytest.raises(ValueError, match="buys no step"):
     cot.check(c)
   c = config_lib.get_config()

@@ -1,6 +1,5 @@
-"""What the experiments share (experiments.common): in-memory games, intervals, curves."""
+"""What the experiments share (experiments.common): intervals, curves."""
 
-import copy
 import json
 import math
 
@@ -8,58 +7,6 @@ import numpy as np
 import pytest
 
 from experiments import common
-
-
-class Part(list):
-  """A data source of game records held in a list."""
-
-  def __getitems__(self, indices):
-    return [self[i] for i in indices]
-
-
-def record(i, length=4):
-  """Game ``i``: BOS, player one's token, then player two's ``length - 2`` tokens."""
-  return {"tokens": np.full(length, 10 + i, np.int32), "owner": np.array([0, 1] + [2] * (
-      length - 2), np.int32), "reward": np.zeros((length, 2), np.float32),
-          "opening_length": 2, "example_id": i}
-
-
-def test_games_serve_every_record_each_epoch_and_resume():
-  games = common.Games([Part([record(0), record(1, 5)]), Part(record(i) for i in range(2, 6))],
-                    batch_size=3, seq_len=6, seed=0)
-  epochs = [np.concatenate([next(games)["tokens"][:, 0] for _ in range(2)]) for _ in range(3)]
-  for epoch in epochs:
-    assert sorted(epoch) == list(range(10, 16))
-  assert any(list(a) != list(b) for a, b in zip(epochs, epochs[1:]))
-  state = games.get_state()
-  batch = next(games)
-  assert batch["tokens"].shape == batch["loss_mask"].shape == (3, 6)
-  np.testing.assert_array_equal(batch["loss_mask"][:, :2], False)
-  np.testing.assert_array_equal(batch["loss_mask"].sum(1), 2 + (batch["tokens"][:, 0] == 11))
-  games.set_state(state)
-  np.testing.assert_array_equal(next(games)["tokens"], batch["tokens"])
-
-
-def test_a_copy_of_games_reads_once_and_serves_the_same_stream_from_its_own_position():
-  part = Part(record(i) for i in range(5))
-  reads = []
-  part.__getitems__ = lambda indices: reads.append(indices) or [part[i] for i in indices]
-  games = common.Games([part], batch_size=2, seq_len=6, seed=1)
-  first = [next(copy.copy(games))["tokens"] for _ in range(2)]
-  again = copy.copy(games)
-  stream = [next(again)["tokens"] for _ in range(3)]
-  assert len(reads) == 1  # Every copy served from the first read.
-  np.testing.assert_array_equal(first[0], first[1])
-  np.testing.assert_array_equal(stream[0], first[0])
-  assert games.get_state() == {"position": 0} and again.get_state() == {"position": 3}
-
-
-def test_games_clone_the_roles_asked_and_the_opening_with_opening_loss():
-  games = common.Games([Part([record(0, 5)])], batch_size=1, seq_len=6, seed=0, roles=(1, 2),
-                       opening_loss=True)
-  mask = next(games)["loss_mask"][0]
-  # Nothing predicts BOS; the rest of the game carries the loss, the padding does not.
-  np.testing.assert_array_equal(mask, [False, True, True, True, True, False])
 
 
 def test_interval_is_the_t_interval_with_sample_std():

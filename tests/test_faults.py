@@ -25,7 +25,7 @@ import pytest
 
 from configs import imitation
 from experiments import launch
-from twoplayer_jax import checkpoint, files, models, train
+from twoplayer_jax import batches, checkpoint, files, models, train
 from twoplayer_jax.data import build, sources
 from twoplayer_jax.metrics import MetricsWriter
 from twoplayer_jax.train import loop
@@ -346,14 +346,14 @@ def test_a_diverging_run_stops_naming_max_param_rms(tmp_path):
   tx = train.optimizer(1e6, 10)  # No warmup: the first step is at the full rate.
   state = train.create(model.init(jax.random.key(0)), tx, jax.random.key(1))
   tokens = jax.random.randint(jax.random.key(2), (4, 16), 0, 256)
-  batches = iter(lambda: {"tokens": tokens, "weights": jnp.ones((4, 16))}, None)
+  stream = iter(lambda: batches.Turns(tokens, jnp.ones((4, 16))), None)
   update = jax.jit(train.imitation_step(model, tx))
   writer = MetricsWriter(tmp_path, every=1, progress=False)
   with pytest.raises(loop.TrainingError, match=(
       r"^step 1: the parameters' root-mean-square is \S+, above max_param_rms=1000: the run "
       r"diverged \(is the learning rate too high\?\); stopping, the last good checkpoint is "
       r"kept$")):
-    loop.fit(update, state, batches, 10, writer=writer, sync_every=1)
+    loop.fit(update, state, stream, 10, writer=writer, sync_every=1)
   writer.close()
 
 

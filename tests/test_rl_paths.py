@@ -14,7 +14,7 @@ import numpy as np
 import optax
 import pytest
 
-from twoplayer_jax import games, models, objectives, players, rollout, train
+from twoplayer_jax import batches, games, models, objectives, players, rollout, train
 from twoplayer_jax.train import rl
 
 GAME = games.make("arithmetic", num_digits=1)
@@ -35,8 +35,8 @@ def start(steps=60):
   state = train.create(MODEL.init(jax.random.key(0)), tx, jax.random.key(1))
   for i in range(steps):
     traj = rollout.play(GAME, (HUMAN, expert), (None, None), jax.random.key(100 + i), 64)
-    state, _ = update(state, {"tokens": traj.tokens, "weights": objectives.imitation_weights(
-        traj.tokens, traj.owner, traj.length, 2)})
+    state, _ = update(state, batches.Turns(traj.tokens, objectives.imitation_weights(
+        traj.tokens, traj.owner, traj.length, 2)))
   head = 0.5 * jax.random.normal(jax.random.key(2), state.params["scalar_head"].shape)
   return {**state.params, "scalar_head": head}
 

@@ -11,7 +11,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from twoplayer_jax import games, models, sharding, train
+from twoplayer_jax import batches, games, models, sharding, train
+from twoplayer_jax.data import pipeline
 from twoplayer_jax.train import runner as runner_lib
 from twoplayer_jax.train import stages
 
@@ -34,8 +35,8 @@ class Batches:
       os.kill(os.getpid(), signal.SIGTERM)
     rng = np.random.default_rng(self.position)
     self.position += 1
-    return {"tokens": rng.integers(0, 256, (self.rows, 8), dtype=np.int32),
-            "loss_mask": np.ones((self.rows, 8), np.float32)}
+    return batches.Turns(rng.integers(0, 256, (self.rows, 8), dtype=np.int32),
+                         np.ones((self.rows, 8), np.float32))
 
   def get_state(self):
     return {"position": self.position}
@@ -52,7 +53,15 @@ CLONE = stages.imitation("clone", models.make(TINY), dict(steps=6, batch_size=4,
 def clone(stop_at=None):
   """The cloning stage reading ``Batches``; one update for every test (compiled once)."""
   return dataclasses.replace(
-      CLONE, batches=lambda: stages.PerSeed(Batches(SEEDS * 4, stop_at), SEEDS, stages.TURNS))
+      CLONE, batches=lambda: stages.PerSeed(Batches(SEEDS * 4, stop_at), SEEDS))
+
+
+def test_imitation_names_a_seq_len_other_than_its_games_rows():
+  games = pipeline.InMemory([], seq_len=16)
+  with pytest.raises(ValueError, match="stage clone: seq_len=8, but the games in memory are "
+                     "held in rows of 16 tokens"):
+    stages.imitation("clone", models.make(TINY), dict(steps=1, batch_size=4, learning_rate=1e-2),
+                     games, seed=0, num_seeds=SEEDS, seq_len=8)
 
 
 def run(workdir, stage):
@@ -72,7 +81,7 @@ def test_over_seeds_equals_each_seed_alone():
   tx = train.optimizer(1e-2, total_steps=10)
   update = train.imitation_step(model, tx)
   tokens = jax.random.randint(jax.random.key(0), (3, 4, 8), 0, 256)
-  batch = {"tokens": tokens, "weights": jnp.ones((3, 4, 8))}
+  batch = batches.Turns(tokens, jnp.ones((3, 4, 8)))
   states = stages.fresh_states(model, tx, seed=5, num_seeds=3)(None)
   alone = [jax.jit(update)(jax.tree.map(lambda x: x[i], states),
                            jax.tree.map(lambda x: x[i], batch)) for i in range(3)]

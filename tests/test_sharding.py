@@ -74,7 +74,7 @@ def test_a_mesh_over_some_of_the_devices(measured):
     ("mesh_too_small", ["data=3", "8 devices"]),
     ("mesh_not_dividing", ["fsdp=3", "8 devices"]),
     ("two_free_axes", ["at most one of them -1"]),
-    ("batch_not_dividing", ["['tokens']", "12 rows", "data * fsdp = 8"]),
+    ("batch_not_dividing", ["entry .tokens", "12 rows", "data * fsdp = 8"]),
     ("unknown_logical_axis", ["'width'"]),
 ])
 def test_bad_input_gives_a_clear_error(measured, case, words):

@@ -13,7 +13,8 @@ import optax
 import pytest
 
 from twoplayer_jax import game as game_lib
-from twoplayer_jax import games, models, objectives, players, rollout, train
+from twoplayer_jax import batches, games, models, objectives, players, rollout, train
+from twoplayer_jax.data import pipeline
 
 GAME = games.make("arithmetic", num_digits=1)
 HUMAN = games.player("arithmetic", 1, "human", GAME)
@@ -26,8 +27,8 @@ MODEL = models.make(models.TransformerConfig(num_layers=2, d_model=64, num_heads
 @jax.jit
 def expert_batch(key):
   traj = rollout.play(GAME, (HUMAN, EXPERT), (None, None), key, 64)
-  return {"tokens": traj.tokens,
-          "weights": objectives.imitation_weights(traj.tokens, traj.owner, traj.length, 2)}
+  return batches.Turns(traj.tokens,
+                       objectives.imitation_weights(traj.tokens, traj.owner, traj.length, 2))
 
 
 def payoff(params, temperature=1.0, games_=1024):
@@ -158,16 +159,15 @@ def test_reward_model_learns_player_ones_preferences():
     right = rollout.play(GAME, (HUMAN, EXPERT), (None, None), k_chance, 64)
     other = rollout.play(GAME, (HUMAN, AVERAGE), (None, None), k_chance, 64)
     wrong = other.returns[:, 1] < 1  # Same questions (same key): keep the wrong answers.
-    return {"chosen": right.tokens, "chosen_length": right.length, "rejected": other.tokens,
-            "rejected_length": other.length, "keep": wrong}
+    return batches.Pairs(right.tokens, other.tokens, right.length, other.length), wrong
 
   state = train.create(rm.init(jax.random.key(4)), tx, jax.random.key(5))
   for i in range(300):
-    state, metrics = update(state, pairs(jax.random.key(200 + i)))
-  held_out = pairs(jax.random.key(7))
-  margin = (scores(state.params, held_out["chosen"], held_out["chosen_length"])
-            - scores(state.params, held_out["rejected"], held_out["rejected_length"]))
-  assert float(jnp.mean(margin[held_out["keep"]] > 0)) > 0.85
+    state, metrics = update(state, pairs(jax.random.key(200 + i))[0])
+  held_out, keep = pairs(jax.random.key(7))
+  margin = (scores(state.params, held_out.chosen, held_out.chosen_length)
+            - scores(state.params, held_out.rejected, held_out.rejected_length))
+  assert float(jnp.mean(margin[keep] > 0)) > 0.85
 
 
 def test_a_regression_reward_model_learns_the_payoff():
@@ -179,19 +179,19 @@ def test_a_regression_reward_model_learns_the_payoff():
   @jax.jit
   def games_(key):
     traj = rollout.play(GAME, (HUMAN, AVERAGE), (None, None), key, 64)
-    return {"tokens": traj.tokens, "length": traj.length, "payoff": traj.returns[:, 1]}
+    return batches.Scored(traj.tokens, traj.length, traj.returns[:, 1])
 
   state = train.create(MODEL.init(jax.random.key(4)), tx, jax.random.key(5))
   for i in range(600):
     state, metrics = update(state, games_(jax.random.key(400 + i)))
   held_out = games_(jax.random.key(9))
-  score = scores(state.params, held_out["tokens"], held_out["length"])
-  right = held_out["payoff"] > 0.5
-  error = float(jnp.mean(jnp.square(score - held_out["payoff"])))
+  score = scores(state.params, held_out.tokens, held_out.length)
+  right = held_out.payoff > 0.5
+  error = float(jnp.mean(jnp.square(score - held_out.payoff)))
   ordered = float(jnp.mean(score[right][:, None] > score[~right][None, :]))
   # Measured: an error 0.55 times the best constant's (the variance), 87% of the (right,
   # wrong) pairs ordered.
-  assert error < 0.7 * float(jnp.var(held_out["payoff"]))
+  assert error < 0.7 * float(jnp.var(held_out.payoff))
   assert ordered > 0.8
 
 
@@ -202,17 +202,48 @@ def test_a_preference_step_raises_the_chosen_relative_to_the_rejected(weak_polic
   traj = rollout.play(GAME, (HUMAN, players.model_player(MODEL, GAME)), (None, weak_policy),
                       jax.random.key(8), 16, group_size=2)
   mask = (game_lib.role_mask(traj.owner, 2) & traj.played).astype(jnp.float32)
-  batch = {"chosen": traj.tokens[0::2], "rejected": traj.tokens[1::2],
-           "chosen_mask": mask[0::2], "rejected_mask": mask[1::2]}
+  batch = batches.Pairs(traj.tokens[0::2], traj.tokens[1::2], traj.length[0::2],
+                        traj.length[1::2], mask[0::2], mask[1::2])
   batch = train.with_reference(MODEL, weak_policy, batch)
   tx = train.optimizer(1e-3, 10)
   update = jax.jit(train.preference_step(MODEL, tx, beta=0.1, kind=kind))
   state, metrics = update(train.create(weak_policy, tx, jax.random.key(0)), batch)
   after = train.with_reference(MODEL, state.params, batch)
-  gain = ((after["ref_chosen"] - batch["ref_chosen"])
-          - (after["ref_rejected"] - batch["ref_rejected"]))
+  gain = (after.ref_chosen - batch.ref_chosen) - (after.ref_rejected - batch.ref_rejected)
   assert float(jnp.mean(gain)) > 0
   assert float(metrics["loss"]) == pytest.approx(loss_at_reference, rel=1e-4)
+
+
+class Games(list):
+  """Game records held in a list, a source ``pipeline.InMemory`` reads."""
+
+  def __getitems__(self, indices):
+    return [self[i] for i in indices]
+
+
+def test_packed_rows_give_each_game_the_loss_it_has_alone():
+  """Packed several to a row, each game attends only to itself, at its own positions: the
+  loss over the same games is the unpacked rows' (games that saw their neighbours would
+  change it)."""
+  rng = np.random.default_rng(0)
+  width = 64
+  model = models.make(models.TransformerConfig(num_layers=2, d_model=32, num_heads=2, d_ff=64,
+                                               max_length=width))
+  lengths = rng.integers(4, width // 2, 12)
+  games_ = Games({"tokens": rng.integers(0, 256, n).astype(np.int32), "example_id": i,
+                  "owner": np.array([0, 1] + [2] * (n - 2), np.int32), "opening_length": 2,
+                  "reward": np.zeros((n, 2), np.float32)} for i, n in enumerate(lengths))
+  alone = pipeline.InMemory([games_], width).rows
+  packed = pipeline.InMemory([games_], width, packed=True, seed=1).rows
+  assert len(packed.tokens) < len(alone.tokens)
+  params = model.init(jax.random.key(0))
+  loss = lambda b: objectives.imitation_loss(
+      train.forward(model, params, b.tokens, b.positions, b.segments)[0], b.tokens, b.weights)
+  (one, m_one), (two, m_two) = loss(alone), loss(packed)
+  assert float(m_one["tokens"]) == float(m_two["tokens"]) == float(np.sum(lengths - 2))
+  np.testing.assert_allclose(float(two), float(one), rtol=1e-5)
+  one_segment = packed._replace(segments=(packed.segments > 0).astype(np.int32))
+  assert abs(float(loss(one_segment)[0]) - float(one)) > 1e-3  # The check can fail.
 
 
 def test_update_donates_the_old_state():

@@ -177,31 +177,24 @@ def transplant(target: Any, source: Any) -> Any:
 
 
 class PerSeed:
-  """Host batches ``[S * B, ...]`` of a data iterator as ``[S, B, ...]`` (each seed its
-  own examples), keeping only and renaming the fields an update reads (``names``: the
-  iterator's name -> the update's)."""
+  """Host batches ``[S * B, ...]`` of a data iterator (any pytree, e.g. ``batches.Turns``)
+  as ``[S, B, ...]``: each seed its own examples."""
 
-  def __init__(self, batches: Iterator, num_seeds: int, names: Mapping[str, str]):
-    self.batches, self.num_seeds, self.names = batches, num_seeds, dict(names)
+  def __init__(self, batches: Iterator, num_seeds: int):
+    self.batches, self.num_seeds = batches, num_seeds
 
   def __iter__(self):
     return self
 
-  def __next__(self) -> dict[str, np.ndarray]:
-    batch = next(self.batches)
-    return {new: np.reshape(batch[old], (self.num_seeds, -1) + np.shape(batch[old])[1:])
-            for old, new in self.names.items()}
+  def __next__(self) -> Any:
+    return jax.tree.map(lambda x: np.reshape(x, (self.num_seeds, -1) + np.shape(x)[1:]),
+                        next(self.batches))
 
   def get_state(self):
     return self.batches.get_state()
 
   def set_state(self, state) -> None:
     self.batches.set_state(state)
-
-
-TURNS = {"tokens": "tokens", "loss_mask": "weights"}
-PAIRS = {"chosen_tokens": "chosen", "rejected_tokens": "rejected",
-         "chosen_length": "chosen_length", "rejected_length": "rejected_length"}
 
 
 def imitation(name: str, model: Model, block: Mapping[str, Any], source: Any, *, seed: int,
@@ -212,29 +205,39 @@ def imitation(name: str, model: Model, block: Mapping[str, Any], source: Any, *,
   Args:
     name: the stage's name.
     model: the policy's transformer.
-    block: ``steps``, ``batch_size`` (games per seed and step) and optimiser fields.
-    source: a ``game_transcripts`` source (``sources.Source``; each process reads its
-      share), or an iterator of this process's host batches of games with ``tokens`` and
-      ``loss_mask`` ``[N, seq_len]`` (and ``get_state``/``set_state``), ``N`` being
-      ``batch_size * num_seeds`` over the number of processes.
+    block: ``steps``, ``batch_size`` (rows per seed and step: games, or packed rows of
+      several) and optimiser fields.
+    source: the games: a ``game_transcripts`` source (``sources.Source``, streamed by
+      ``pipeline.turns``), games held in memory (``pipeline.InMemory``, served by
+      ``pipeline.in_memory``), or an iterator of this process's host batches
+      ``batches.Turns`` ``[N, seq_len]`` (with ``get_state``/``set_state``), ``N`` being
+      ``batch_size * num_seeds`` over the number of processes. Each process reads its
+      share.
     seed: PRNG seed of fresh parameters and of the data order.
     num_seeds: seeds trained side by side.
-    seq_len: tokens per game.
-    roles, opening_loss: whose tokens are cloned (``pipeline.turns``).
+    seq_len: tokens per row.
+    roles, opening_loss: whose tokens a streamed source clones (``pipeline.turns``);
+      an ``InMemory`` holds its own.
     start: stacked ``[S, ...]`` parameters to start from; None: the model's checkpoint's
       (``pretrained_start``), else fresh ones.
   """
   block = split_block(block, _DATA_BLOCK + _OPTIMIZER, f"stage {name}")
   steps, batch_size = block["steps"], block["batch_size"]
   tx = optimizer_of(block, steps)
+  if isinstance(source, pipeline.InMemory) and source.seq_len != seq_len:
+    raise ValueError(f"stage {name}: seq_len={seq_len}, but the games in memory are held "
+                     f"in rows of {source.seq_len} tokens")
 
   def batches():
-    it = source
-    if isinstance(source, sources.Source):  # Each process reads its share of the games.
-      it = iter(pipeline.turns(source, batch_size=num_seeds * batch_size // jax.process_count(),
-                               seq_len=seq_len, seed=seed, roles=tuple(roles),
-                               opening_loss=opening_loss))
-    return PerSeed(it, num_seeds, TURNS)
+    rows = num_seeds * batch_size // jax.process_count()  # This process's share.
+    if isinstance(source, sources.Source):
+      ds = pipeline.turns(source, batch_size=rows, seq_len=seq_len, seed=seed,
+                          roles=tuple(roles), opening_loss=opening_loss)
+    elif isinstance(source, pipeline.InMemory):
+      ds = pipeline.in_memory(source, batch_size=rows, seed=seed)
+    else:
+      ds = source
+    return PerSeed(iter(ds), num_seeds)
 
   if start is None:
     start = pretrained_start(model, num_seeds)
@@ -271,7 +274,7 @@ def reward_model(name: str, scorer: Model, block: Mapping[str, Any], source: sou
     it = iter(pipeline.preferences(
         source, batch_size=num_seeds * batch_size // jax.process_count(), seq_len=seq_len,
         seed=seed))
-    return PerSeed(it, num_seeds, PAIRS)
+    return PerSeed(it, num_seeds)
 
   return Stage(name, init, over_seeds(reward_model_step(scorer, tx)), steps,
                2 * batch_size * seq_len, batch_size, start, batches,

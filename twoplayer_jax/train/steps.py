@@ -4,11 +4,11 @@ imitation (pre-training, SFT), reward modelling and preference learning (DPO, IP
 Each factory binds the static parts (model, optimiser, settings) and returns a pure
 function: jit it with ``donate_argnums=0`` (``jit_update``), or call it inside your own
 ``pmap``, ``shard_map`` or ``vmap`` (with ``axis_name`` to average gradients over the
-devices). Batches are dicts of ``[B, T]`` arrays.
+devices). Batches are ``twoplayer_jax.batches`` types: ``Turns``, ``Pairs``, ``Scored``.
 """
 
 import functools
-from typing import Callable
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -17,10 +17,11 @@ import optax
 
 from twoplayer_jax import game as game_lib
 from twoplayer_jax import objectives
+from twoplayer_jax.batches import Pairs, Scored, Turns
 from twoplayer_jax.models.interface import Model
 from twoplayer_jax.train.state import TrainState, apply_gradients
 
-Update = Callable[[TrainState, dict], tuple[TrainState, dict]]
+Update = Callable[[TrainState, Any], tuple[TrainState, dict]]
 
 
 def positions_of(tokens: jax.Array) -> jax.Array:
@@ -95,7 +96,7 @@ def _update(loss_fn, tx, axis_name: str | None = None):
   gradient when every device's share carries equal loss weight (e.g. the same number of
   learned tokens).
   """
-  def update(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
+  def update(state: TrainState, batch: Any) -> tuple[TrainState, dict]:
     params = state.params
     if axis_name is not None:
       # Differentiate per-device copies: shard_map already sums the gradient of a
@@ -113,9 +114,9 @@ def _update(loss_fn, tx, axis_name: str | None = None):
   return update
 
 
-def imitation_batch(tokens, owner, length, role: int | tuple[int, ...]) -> dict:
-  """A host-side imitation batch of transcripts: ``tokens`` and the ``weights`` of
-  ``role``'s tokens. Raises if the batch holds no token of ``role`` to learn from."""
+def imitation_batch(tokens, owner, length, role: int | tuple[int, ...]) -> Turns:
+  """A host-side imitation batch of transcripts ``[B, T]``: ``tokens`` and the ``weights``
+  of ``role``'s tokens. Raises if the batch holds no token of ``role`` to learn from."""
   tokens, owner, length = np.asarray(tokens), np.asarray(owner), np.asarray(length)
   if not tokens.shape == owner.shape or length.shape != tokens.shape[:1]:
     raise ValueError(f"tokens {tokens.shape}, owner {owner.shape} must match and length "
@@ -123,14 +124,14 @@ def imitation_batch(tokens, owner, length, role: int | tuple[int, ...]) -> dict:
   weights = np.asarray(objectives.imitation_weights(tokens, owner, length, role))
   if not weights.any():
     raise ValueError(f"the batch has no tokens of role {role} to learn from")
-  return {"tokens": tokens, "weights": weights}
+  return Turns(tokens, weights)
 
 
 def imitation_step(model: Model, tx: optax.GradientTransformation,
                    axis_name: str | None = None) -> Update:
-  """Behaviour cloning. ``batch``: ``tokens [B, T]`` and ``weights [B, T]`` (see
-  ``objectives.imitation_weights``), optionally ``positions`` and ``segments`` of packed
-  text.
+  """Behaviour cloning. ``batch``: ``Turns``, its ``weights`` e.g.
+  ``objectives.imitation_weights``, with ``positions`` and ``segments`` when rows are
+  packed.
 
   ``axis_name``: for use inside ``shard_map``/``pmap``, the device axis the batch is split
   over. Each device then takes the token mean of ITS share, and the gradients are
@@ -141,10 +142,9 @@ def imitation_step(model: Model, tx: optax.GradientTransformation,
   the loss is the whole batch's token mean exactly.
   """
 
-  def loss_fn(params, batch):
-    logits, _ = forward(model, params, batch["tokens"], batch.get("positions"),
-                        batch.get("segments"))
-    return objectives.imitation_loss(logits, batch["tokens"], batch["weights"])
+  def loss_fn(params, batch: Turns):
+    logits, _ = forward(model, params, batch.tokens, batch.positions, batch.segments)
+    return objectives.imitation_loss(logits, batch.tokens, batch.weights)
 
   return _update(loss_fn, tx, axis_name)
 
@@ -160,10 +160,9 @@ def reward_model_step(model: Model, tx: optax.GradientTransformation,
                       loss: str = "bradley_terry", axis_name: str | None = None) -> Update:
   """Reward modelling with a scalar-head model.
 
-  ``loss="bradley_terry"``: ``batch`` holds pairs ``chosen``, ``rejected`` ``[B, T]`` and
-  their ``chosen_length``, ``rejected_length`` ``[B]``. ``loss="regression"``: ``tokens
-  [B, T]``, ``length [B]`` and the observed ``payoff [B]``. ``axis_name``: the device axis
-  to average gradients over (see ``_update``).
+  ``loss="bradley_terry"``: ``batch`` is ``Pairs`` (its weights and references unread).
+  ``loss="regression"``: ``Scored``, transcripts and their observed payoffs.
+  ``axis_name``: the device axis to average gradients over (see ``_update``).
   """
   if not model.config.scalar_head:
     raise ValueError("a reward model needs TransformerConfig(scalar_head=True)")
@@ -172,40 +171,36 @@ def reward_model_step(model: Model, tx: optax.GradientTransformation,
 
   score = functools.partial(reward_scores, model)
 
-  def loss_fn(params, batch):
+  def loss_fn(params, batch: Pairs | Scored):
     if loss == "regression":
-      return objectives.regression_loss(score(params, batch["tokens"], batch["length"]),
-                                        batch["payoff"])
-    both = jnp.concatenate([batch["chosen"], batch["rejected"]])
-    lengths = jnp.concatenate([batch["chosen_length"], batch["rejected_length"]])
+      return objectives.regression_loss(score(params, batch.tokens, batch.length), batch.payoff)
+    both = jnp.concatenate([batch.chosen, batch.rejected])
+    lengths = jnp.concatenate([batch.chosen_length, batch.rejected_length])
     chosen, rejected = jnp.split(score(params, both, lengths), 2)
     return objectives.bradley_terry_loss(chosen, rejected)
 
   return _update(loss_fn, tx, axis_name)
 
 
-def with_reference(model: Model, ref_params, batch: dict) -> dict:
-  """The preference batch with the reference policy's ``ref_chosen`` and
-  ``ref_rejected`` ``[B]`` added: computed once, before preference learning."""
-  return {**batch,
-          "ref_chosen": sequence_logprobs(model, ref_params, batch["chosen"],
-                                          batch["chosen_mask"]),
-          "ref_rejected": sequence_logprobs(model, ref_params, batch["rejected"],
-                                            batch["rejected_mask"])}
+def with_reference(model: Model, ref_params, batch: Pairs) -> Pairs:
+  """``batch`` with the reference policy's ``ref_chosen`` and ``ref_rejected`` ``[B]``:
+  computed once, before preference learning."""
+  return batch._replace(
+      ref_chosen=sequence_logprobs(model, ref_params, batch.chosen, batch.chosen_weights),
+      ref_rejected=sequence_logprobs(model, ref_params, batch.rejected, batch.rejected_weights))
 
 
 def preference_step(model: Model, tx: optax.GradientTransformation, beta: float = 0.1,
                     kind: str = "dpo", axis_name: str | None = None) -> Update:
-  """DPO or IPO. ``batch``: ``chosen``, ``rejected`` ``[B, T]``, the learner's tokens of
-  each as ``chosen_mask``, ``rejected_mask`` ``[B, T]``, and ``ref_chosen``,
-  ``ref_rejected`` ``[B]`` from ``with_reference``. ``axis_name``: the device axis to
-  average gradients over (see ``_update``)."""
+  """DPO or IPO. ``batch``: ``Pairs`` with the learner's tokens of each side as
+  ``chosen_weights``, ``rejected_weights`` and the references from ``with_reference``.
+  ``axis_name``: the device axis to average gradients over (see ``_update``)."""
 
-  def loss_fn(params, batch):
-    chosen = sequence_logprobs(model, params, batch["chosen"], batch["chosen_mask"])
-    rejected = sequence_logprobs(model, params, batch["rejected"], batch["rejected_mask"])
-    return objectives.preference_loss(chosen, rejected, batch["ref_chosen"],
-                                      batch["ref_rejected"], beta, kind)
+  def loss_fn(params, batch: Pairs):
+    chosen = sequence_logprobs(model, params, batch.chosen, batch.chosen_weights)
+    rejected = sequence_logprobs(model, params, batch.rejected, batch.rejected_weights)
+    return objectives.preference_loss(chosen, rejected, batch.ref_chosen, batch.ref_rejected,
+                                      beta, kind)
 
   return _update(loss_fn, tx, axis_name)
 
