@@ -197,6 +197,14 @@ def trailing(seeds, window: int) -> np.ndarray:
   return (total - np.pad(total, ((0, 0), (window, 0)))[:, :x.shape[1]]) / count
 
 
+def first_reaching(values, steps, threshold: float, otherwise: int) -> list[int]:
+  """Per row of ``values [S, T]``, the first of ``steps [T]`` whose value is at least
+  ``threshold``; ``otherwise`` for a row that never reaches it."""
+  steps = np.asarray(steps)
+  return [int(steps[np.argmax(r)]) if r.any() else int(otherwise)
+          for r in np.asarray(values) >= threshold]
+
+
 def band(seeds, window: int) -> dict:
   """A curve's trailing mean over ``window`` records per seed, then the mean and 95%
   t-interval over seeds at each record: ``{"mean", "low", "high"}``, each ``[T]``.

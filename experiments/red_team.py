@@ -337,10 +337,8 @@ def time_to_break(attack: dict, budget: int) -> dict:
   for line, rows in attack.items():
     out[line] = []
     for row in rows:
-      per_seed = []
-      for values in row["smoothed"]:
-        hit = [step - 1 for step, v in zip(row["step"], values) if v >= 0.5]
-        per_seed.append(hit[0] if hit else budget)
+      per_seed = common.first_reaching(row["smoothed"], np.asarray(row["step"]) - 1, 0.5,
+                                       budget)
       out[line].append({"round": row["round"], **common.interval(per_seed),
                         "unbroken": int(sum(t == budget for t in per_seed))})
   return out

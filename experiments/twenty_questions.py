@@ -151,8 +151,7 @@ def to_target(seeds, steps, target: float, window: int, budget: int) -> list[int
     seeds: ``[S, T]`` the payoff per seed and logged step.
     steps: ``[T]`` the logged steps.
   """
-  reached = common.trailing(seeds, window) >= target
-  return [int(steps[int(np.argmax(r))]) if r.any() else int(budget) for r in reached]
+  return common.first_reaching(common.trailing(seeds, window), steps, target, budget)
 
 
 def assess(c, horizon, game, human, model, params, records, workdir) -> dict:

@@ -57,3 +57,8 @@ def test_error_bars_reach_each_intervals_ends():
                                              common.interval([0.0, 4.0])["low"]])
   np.testing.assert_allclose(mean + err[1], [common.interval([1.0, 2.0, 3.0])["high"],
                                              common.interval([0.0, 4.0])["high"]])
+
+
+def test_first_reaching_takes_each_rows_first_step_at_the_threshold():
+  values = [[0.1, 0.5, 0.9], [0.2, 0.3, 0.4], [0.7, 0.1, 0.2]]
+  assert common.first_reaching(values, [10, 20, 30], 0.5, 99) == [20, 99, 10]
