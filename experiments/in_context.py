@@ -11,9 +11,12 @@ For each pool of distinct training tasks in ``num_tasks`` (0: unlimited, all hal
 the family), player two is cloned (SFT) from the in_context game's expert for ``steps``
 steps, ``num_seeds`` seeds vmapped (stage ``sft_tasks<N>``), on a mix of games with
 every number of examples in ``num_examples`` (one dataset each, mixed in equal parts,
-padded to the longest). Every pool's policy then plays ``eval_games`` greedy games per
-number of examples on HELD-OUT tasks, none of which any pool trained on, and on its own
-training tasks (its training distribution). The payoff is 1 for the exact substitution,
+packed several to a row of ``row_length`` tokens, each game attending only to itself).
+With ``query_shown`` the demonstrations are lookups: each query is one of its examples'
+inputs. Every pool's policy then plays ``eval_games`` greedy games per number of
+examples on HELD-OUT tasks, none of which any pool trained on, in the natural game (the
+query uniform, shown by the examples or not), and on its own training games (its tasks
+and query distribution). The payoff is 1 for the exact substitution,
 so the mean payoff is the accuracy. For reference the summary gives, per number of
 examples and task set, the share of games whose examples show the query's letters (what
 copying answers) and the ideal in-context learner's accuracy (``references``); and the
@@ -38,17 +41,21 @@ def pool_name(num_tasks: int) -> str:
   return str(num_tasks) if num_tasks else "all"
 
 
-def in_context(c, num_examples: int, num_tasks: int = 0, split: str = "train"):
+def in_context(c, num_examples: int, num_tasks: int = 0, split: str = "train",
+               query_shown: bool = False):
   return games.make(GAME, num_tasks=num_tasks, split=split, num_examples=num_examples,
-                    **c.game)
+                    query_shown=query_shown, **c.game)
 
 
 def demonstrations(c, num_tasks: int) -> list[sources.Source]:
-  """The expert's games on the pool's training tasks, one dataset per number of examples."""
+  """The expert's games on the pool's training tasks (lookups with ``query_shown``), one
+  dataset per number of examples."""
   parts = []
   for k in c.num_examples:
-    settings = dict(num_tasks=num_tasks, split="train", num_examples=k, **c.game)
+    settings = dict(num_tasks=num_tasks, split="train", num_examples=k,
+                    query_shown=c.query_shown, **c.game)
     tag = "_".join(f"{key}{value}" for key, value in sorted(c.game.items()))
+    tag += "_shown" if c.query_shown else ""
     config = data_configs.transcripts_config(
         GAME, {"expert": 1.0}, f"icl_{pool_name(num_tasks)}_k{k}_{tag}", game_settings=settings)
     parts.append(common.dataset("game_transcripts", config, c.data_dir, c.games_per_dataset,
@@ -64,10 +71,17 @@ def check(c) -> None:
                              f"{c.num_examples} and num_seeds={c.num_seeds}")
   for n in c.num_tasks:
     in_context(c, max(c.num_examples), n)  # Raises on a pool the family cannot fill.
+  if c.query_shown and min(c.num_examples) < 1:
+    raise launch.ConfigError(f"query_shown needs examples in every game, got num_examples="
+                             f"{c.num_examples}")
   longest = in_context(c, max(c.num_examples)).max_length
-  if c.model.max_length < longest:
-    raise launch.ConfigError(f"model.max_length={c.model.max_length} is shorter than the longest "
-                             f"game ({longest} tokens, with {max(c.num_examples)} examples)")
+  if min(c.model.max_length, c.row_length) < longest:
+    raise launch.ConfigError(
+        f"model.max_length={c.model.max_length} or row_length={c.row_length} is shorter "
+        f"than the longest game ({longest} tokens, with {max(c.num_examples)} examples)")
+  if c.model.max_length < c.row_length:
+    raise launch.ConfigError(f"model.max_length={c.model.max_length} is shorter than a row "
+                             f"(row_length={c.row_length})")
 
 
 def main(argv):
@@ -75,7 +89,6 @@ def main(argv):
   c, workdir = launch.CONFIG.value, launch.WORKDIR.value
   check(c)
   model = common.model(c.model)
-  seq_len = in_context(c, max(c.num_examples)).max_length
   block = dict(steps=c.steps, batch_size=c.batch_size, learning_rate=c.learning_rate,
                warmup_steps=c.warmup_steps)
   with common.runner(c, workdir) as run:
@@ -83,9 +96,9 @@ def main(argv):
     for n in c.num_tasks:
       name = pool_name(n)
       stage = f"sft_tasks{name}"
-      demos = pipeline.InMemory(demonstrations(c, n), seq_len)
+      demos = pipeline.InMemory(demonstrations(c, n), c.row_length, packed=True, seed=c.seed)
       params[name] = run(stages.imitation(stage, model, block, demos, seed=c.seed,
-                                          num_seeds=c.num_seeds, seq_len=seq_len)).params
+                                          num_seeds=c.num_seeds, seq_len=c.row_length)).params
     summary = assess(c, model, params, run.records)
     common.write_summary(workdir, summary)
     print(table(summary))
@@ -141,7 +154,8 @@ def assess(c, model, params, records) -> dict:
     for name, per_seed in zip(names, acc):
       accuracy[name]["held_out"][str(k)] = per_seed
     for n, name in zip(c.num_tasks, names):  # Every pool on its own tasks (its own games).
-      acc, pools[name]["own_references"][str(k)] = play(in_context(c, k, n), [name])
+      acc, pools[name]["own_references"][str(k)] = play(
+          in_context(c, k, n, query_shown=c.query_shown), [name])
       accuracy[name]["own"][str(k)] = acc[0]
   for n, name in zip(c.num_tasks, names):
     r = records[f"sft_tasks{name}"]
@@ -153,6 +167,7 @@ def assess(c, model, params, records) -> dict:
   smallest, largest = accuracy[names[0]]["held_out"], accuracy[names[-1]]["held_out"]
   summary = {
       "pools": pools, "num_examples": list(c.num_examples), "num_seeds": seeds,
+      "query_shown": c.query_shown,
       "held_out_references": held_out_references, "eval_games": c.eval_games,
       "chance": float(c.game.num_letters ** -c.game.word_length),
       "family_half": in_context(c, 0).family_size // 2, "rule": c.rule,
@@ -212,7 +227,7 @@ def report(summary: dict, save) -> str:
   tasks = [p["num_tasks"] or summary["family_half"] for p in pools.values()]
   fig = Figure(figsize=(10, 3.8))
   for ax, (split, title) in zip(fig.subplots(1, 2), (("held_out", "held-out tasks"),
-                                                     ("own", "own training tasks"))):
+                                                     ("own", "own training games"))):
     for k in ks:
       mean, err = common.error_bars([pools[n][split][str(k)] for n in names])
       ax.errorbar(tasks, mean, yerr=err, marker="o", capsize=3, label=f"k = {k}")
@@ -247,9 +262,12 @@ def report(summary: dict, save) -> str:
   return "\n".join([
       f"Player two cloned (SFT) from the in-context game's oracle demonstrator on pools of "
       f"distinct training tasks (substitutions of {summary['num_letters']} letters, queries "
-      f"of {summary['word_length']}), {summary['num_seeds']} seeds each; greedy accuracy on "
-      f"{summary['eval_games']} games per seed, on held-out tasks and on the pool's own "
-      "training tasks, against the number k of examples in the opening (mean ± sample std "
+      f"of {summary['word_length']}), {summary['num_seeds']} seeds each"
+      + ("; every demonstration a lookup, its query one of its examples' inputs"
+         if summary["query_shown"] else "")
+      + f". Greedy accuracy on {summary['eval_games']} games per seed, on held-out tasks "
+      "(the natural game: the query uniform, shown by the examples or not) and on the pool's "
+      "own training games, against the number k of examples in the opening (mean ± sample std "
       f"[95% t-interval] over seeds; chance {summary['chance']:.3f}).", "", table(summary), "",
       f"![accuracy against the number of training tasks]({tasks_path})", "",
       f"![held-out accuracy against examples per pool]({examples_path})", "",

@@ -33,13 +33,16 @@ def test_summary_has_every_pool_task_set_and_number_of_examples(summary):
       assert all(0.0 <= a <= 1.0 for a in acc["seeds"])
       assert acc["low"] <= np.mean(acc["seeds"]) <= acc["high"]
     assert np.isfinite(p["final_loss"]) and p["final_loss"] > 0
-    assert p["tokens"] == c.steps * c.batch_size * icl.in_context(c, max(c.num_examples)).max_length
+    assert p["tokens"] == c.steps * c.batch_size * c.row_length
+    # Its own games are lookups (query_shown), the held-out ones the natural game's.
+    assert c.query_shown and all(r["shown"] == 1.0 for r in p["own_references"].values())
   for refs in [summary["held_out_references"], *(p["own_references"]
                                                  for p in summary["pools"].values())]:
     shown = [refs[str(k)]["shown"] for k in c.num_examples]
     ideal = [refs[str(k)]["ideal"] for k in c.num_examples]
     assert shown == sorted(shown) and ideal == sorted(ideal)  # More examples show more.
     assert all(s <= i <= 1 for s, i in zip(shown, ideal))
+  assert max(r["shown"] for r in summary["held_out_references"].values()) < 1
   assert summary["chance"] == pytest.approx(c.game.num_letters ** -c.game.word_length)
   d = summary["differences"]["largest pool, held out, most - fewest examples"]
   largest = summary["pools"]["all"]["held_out"]
@@ -74,8 +77,15 @@ def test_references_copy_shown_letters_and_guess_among_the_untaken():
 def test_checks():
   c = config_lib.get_config()
   icl.check(c)
-  c.model.max_length = icl.in_context(c, max(c.num_examples)).max_length - 1
+  c.row_length = icl.in_context(c, max(c.num_examples)).max_length - 1
   with pytest.raises(ValueError, match="shorter than the longest game"):
+    icl.check(c)
+  c.row_length, c.model.max_length = c.model.max_length + 1, c.model.max_length
+  with pytest.raises(ValueError, match="shorter than a row"):
+    icl.check(c)
+  c = config_lib.get_config()
+  c.num_examples = (0, 4)
+  with pytest.raises(ValueError, match="query_shown needs examples"):
     icl.check(c)
   c = config_lib.get_config()
   c.num_tasks = (4, 10 ** 6)

@@ -105,6 +105,24 @@ def test_without_examples_the_opening_is_the_query_alone():
   assert vocab.decode(np.asarray(state.tokens[:int(state.length)])) == f"⟨bos⟩{query}>⟨eot⟩\n"
 
 
+def test_with_query_shown_every_query_is_an_examples_input_and_the_rest_is_unchanged():
+  game = games.make("in_context", num_tasks=4, num_examples=3, query_shown=True)
+  state, natural = openings(game, 256), openings(GAME, 256)
+  k, n = game.num_examples, game.word_length
+  words = lambda s: np.asarray(s.tokens[:, 1:1 + k * (2 * n + 2)]).reshape(-1, k, 2 * n + 2)[..., :n]
+  query = np.asarray(state.hidden["query"]) + ord("a")
+  shown = (words(state) == query[:, None]).all(-1)
+  assert shown.any(-1).all()  # Every query is one of its game's example inputs.
+  assert 0.2 < shown[:, 0].mean() < 0.5  # Drawn among them (each 1/3, more with repeats).
+  natural_shown = (words(natural) == np.asarray(natural.hidden["query"])[:, None] + ord("a")).all(-1)
+  assert natural_shown.any(-1).mean() < 0.5  # Not so without the setting.
+  # The same tasks and examples as the natural game's, only the query drawn from them.
+  np.testing.assert_array_equal(state.hidden["rule"], natural.hidden["rule"])
+  np.testing.assert_array_equal(words(state), words(natural))
+  with pytest.raises(ValueError, match="query_shown needs num_examples >= 1"):
+    games.make("in_context", num_examples=0, query_shown=True)
+
+
 def test_settings_are_checked():
   with pytest.raises(ValueError, match="num_tasks"):
     games.make("in_context", num_letters=4, num_tasks=13)  # 4! / 2 = 12 training tasks.

@@ -75,6 +75,8 @@ class InContext(game_lib.Game):
     task_seed: chooses the bijection that orders and splits the family.
     answer_slack: tokens player two may write beyond the answer.
     prompted: player one writes the examples and the query (see the module).
+    query_shown: the query is one of the examples' inputs, drawn uniformly among them:
+      every game is then a lookup the examples answer (needs ``num_examples >= 1``).
   """
   num_tasks: int = 0
   split: str = "train"
@@ -84,6 +86,7 @@ class InContext(game_lib.Game):
   task_seed: int = 0
   answer_slack: int = 2
   prompted: bool = False
+  query_shown: bool = False
 
   def __post_init__(self):
     if not 2 <= self.num_letters <= MAX_LETTERS:
@@ -96,6 +99,8 @@ class InContext(game_lib.Game):
     if self.num_examples < 0 or self.word_length < 1:
       raise ValueError(f"need num_examples >= 0 and word_length >= 1, got "
                        f"{self.num_examples} and {self.word_length}")
+    if self.query_shown and not self.num_examples:
+      raise ValueError("query_shown needs num_examples >= 1: the query is an example's input")
 
   @property
   def family_size(self) -> int:
@@ -165,6 +170,8 @@ class InContext(game_lib.Game):
     rule = self.rule(index)
     k, n = self.num_examples, self.word_length
     words = jax.random.randint(k_words, (k + 1, n), 0, self.num_letters, jnp.int32)
+    if self.query_shown:  # A key of its own: the natural game's draws are unchanged.
+      words = words.at[k].set(words[jax.random.randint(jax.random.fold_in(k_words, 1), (), 0, k)])
     hidden = {"task": index, "rule": rule, "query": words[k]}
     if self.prompted:
       return game_lib.new_state(self, jnp.array([vocab.BOS]), jnp.array([game_lib.CHANCE]),
