@@ -228,7 +228,8 @@ def test_packing_keeps_every_game_whole_and_fills_rows():
   for r in range(len(packed.tokens)):
     for k in range(1, packed.segments[r].max() + 1):
       game = packed.segments[r] == k
-      assert np.flatnonzero(game).tolist() == list(range(np.argmax(game), np.argmax(game) + game.sum()))
+      first = np.argmax(game)
+      assert np.flatnonzero(game).tolist() == list(range(first, first + game.sum()))
       i = packed.tokens[r][game][0] - 10
       np.testing.assert_array_equal(packed.tokens[r][game], rows.tokens[i][:lengths[i]])
       np.testing.assert_array_equal(packed.weights[r][game], rows.weights[i][:lengths[i]])

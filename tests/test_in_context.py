@@ -109,13 +109,13 @@ def test_with_query_shown_every_query_is_an_examples_input_and_the_rest_is_uncha
   game = games.make("in_context", num_tasks=4, num_examples=3, query_shown=True)
   state, natural = openings(game, 256), openings(GAME, 256)
   k, n = game.num_examples, game.word_length
-  words = lambda s: np.asarray(s.tokens[:, 1:1 + k * (2 * n + 2)]).reshape(-1, k, 2 * n + 2)[..., :n]
-  query = np.asarray(state.hidden["query"]) + ord("a")
-  shown = (words(state) == query[:, None]).all(-1)
+  pair = 2 * n + 2  # Tokens of "input>output;".
+  words = lambda s: np.asarray(s.tokens[:, 1:1 + k * pair]).reshape(-1, k, pair)[..., :n]
+  queries = lambda s: np.asarray(s.hidden["query"])[:, None] + ord("a")
+  shown = (words(state) == queries(state)).all(-1)
   assert shown.any(-1).all()  # Every query is one of its game's example inputs.
   assert 0.2 < shown[:, 0].mean() < 0.5  # Drawn among them (each 1/3, more with repeats).
-  natural_shown = (words(natural) == np.asarray(natural.hidden["query"])[:, None] + ord("a")).all(-1)
-  assert natural_shown.any(-1).mean() < 0.5  # Not so without the setting.
+  assert (words(natural) == queries(natural)).all(-1).any(-1).mean() < 0.5  # Not so without.
   # The same tasks and examples as the natural game's, only the query drawn from them.
   np.testing.assert_array_equal(state.hidden["rule"], natural.hidden["rule"])
   np.testing.assert_array_equal(words(state), words(natural))
