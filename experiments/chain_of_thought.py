@@ -267,7 +267,7 @@ def report(summary: dict, save) -> str:
   diffs = ["| paired difference | mean ± std [95%] | check |", "|---|---|---|"]
   for key, m in d.items():
     diffs.append(f"| {key} | {common.cell(m)} | "
-                 f"{'holds' if v['checks'][names[key]] else 'fails'} |")
+                 f"{common.holds(v['checks'][names[key]])} |")
   learned = ", ".join(f"{k} {a:.3f}" for k, a in v["learned"].items())
   settings = ", ".join(f"{k} {x:g}" for k, x in summary["verdict_settings"].items())
   examples = "\n".join(f"{NAMES[x]}:\n{f[x]['example_game']}" for x in FORMATS)

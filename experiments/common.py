@@ -269,6 +269,11 @@ def error_bars(intervals: Sequence[dict]) -> tuple[np.ndarray, np.ndarray]:
   return mean, np.stack([mean - low, high - mean])
 
 
+def holds(ok: bool) -> str:
+  """A rule's check as the reports write it: "holds" or "fails"."""
+  return "holds" if ok else "fails"
+
+
 def cell(m: dict) -> str:
   """An ``interval`` record as ``"mean ± std [low, high]"``, three decimals."""
   return f"{m['mean']:.3f} ± {m['std']:.3f} [{m['low']:.3f}, {m['high']:.3f}]"

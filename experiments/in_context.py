@@ -276,7 +276,7 @@ def report(summary: dict, save) -> str:
       + f"): {summary['rule']}", "", "| difference | mean [95% interval] |", "|---|---|",
       *rows, "",
       f"Own-task accuracy with the most examples over the ideal learner's: {learned}. "
-      f"Checks: " + ", ".join(f"{k} {'holds' if x else 'fails'}" for k, x in v["checks"].items())
+      f"Checks: " + ", ".join(f"{k} {common.holds(x)}" for k, x in v["checks"].items())
       + ".", "", f"Claim 3 by this rule: **{v['outcome']}**."])
 
 

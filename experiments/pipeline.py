@@ -323,7 +323,6 @@ def report(summary: dict, save) -> str:
 
   s, v, demo = summary["stages"], summary["verdict"], summary["demonstrators"]
   d, rm = summary["differences"], summary["reward_model"]
-  yes = lambda x: "holds" if x else "fails"
   out = [
       f"Two-digit addition; {summary['num_seeds']} seeds, {summary['eval_games']} problems "
       "per seed and policy. Payoffs are shares of right answers, sampled at temperature 1 "
@@ -345,7 +344,7 @@ def report(summary: dict, save) -> str:
   names = {"sft - pretrain": "(a) sft > pretrain", "rlhf - sft": "(b) rlhf > sft",
            "rlhf greedy carry - demonstrator": "(c) rlhf greedy > demonstrator on carries"}
   for key, m in d.items():
-    check = yes(v["checks"][names[key]]) if key in names else "reported"
+    check = common.holds(v["checks"][names[key]]) if key in names else "reported"
     out.append(f"| {key} | {common.cell(m)} | {check} |")
   gaps = ", ".join(f"{k.replace('_', ' ')} {x:.3f}"
                    for k, x in v["sft_gap_to_demonstrator"].items())

@@ -403,7 +403,7 @@ def report(summary: dict, save) -> str:
   from matplotlib.figure import Figure  # pylint: disable=import-outside-toplevel
 
   v, d = summary["verdict"], summary["differences"]
-  yes = lambda x: "holds" if x else "fails"
+  found, raised = v["checks"].values()  # Checks (a) and (b), in the rule's order.
   out = [
       f"{summary['num_seeds']} seeds per line, {summary['eval_games']} games per pairing of "
       "a defender and an attacker of its seed. *<line> r<r>*: as a defender, the line's "
@@ -425,15 +425,15 @@ def report(summary: dict, save) -> str:
       "| paired difference | mean ± std [95%] | check |", "|---|---|---|",
       f"| (a) harmful compliance, red team − best fixed attacker, vs the final scripted_only "
       f"defender | {common.cell(d['harmful_red_team_minus_best_fixed'])} | "
-      f"{yes(v['checks']['(a) the red team finds harmful compliance the fixed attackers miss'])} |",
+      f"{common.holds(found)} |",
       f"| (b) final worst case, adversarial − scripted_only | "
       f"{common.cell(d['worst_case_adversarial_minus_scripted_only'])} | "
-      f"{yes(v['checks']['(b) training against red teams raises the worst case'])} |",
+      f"{common.holds(raised)} |",
       "| wins of every kind, red team − best fixed attacker, vs the final scripted_only "
       f"defender | {common.cell(d['success_red_team_minus_best_fixed'])} | reported |",
       f"| round-0 red team − SFT attacker, success vs the SFT defender | "
       f"{common.cell(d['success_red_team_minus_sft_attacker'])} | learned check |", "",
-      "Learned checks: " + "; ".join(f"{k}: {yes(x)}" for k, x in v["learned"].items())
+      "Learned checks: " + "; ".join(f"{k}: {common.holds(x)}" for k, x in v["learned"].items())
       + " (SFT gap to the demonstrator " + ", ".join(
           f"{a} {x:.3f}" for a, x in v["sft_gap_to_demonstrator"].items())
       + "; defence gain over SFT " + ", ".join(

@@ -259,10 +259,9 @@ def report(summary: dict, save) -> str:
     for key, m in s["differences"].items():
       out.append(f"| {horizon} | {key} | {common.cell(m)} |")
   gaps = ", ".join(f"{h} {x:.3f}" for h, x in v["clone_gap_to_demonstrator"].items())
-  yes = lambda x: "holds" if x else "fails"
   out += ["", "Targets: " + ", ".join(f"{h} {s['target']:.3f}" for h, s in horizons.items())
           + f". The clone's gap to its demonstrator: {gaps}. At {v['horizon']}: "
-          + "; ".join(f"{k} {yes(x)}" for k, x in v["checks"].items()) + ".", "",
+          + "; ".join(f"{k} {common.holds(x)}" for k, x in v["checks"].items()) + ".", "",
           f"Claim 6 by this rule: **{v['outcome']}**."]
 
   fig = Figure(figsize=(5 * len(horizons), 3.8))
