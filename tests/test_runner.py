@@ -129,6 +129,40 @@ def test_a_finished_stage_is_reused_not_trained_again(tmp_path):
   assert records_again == records
 
 
+class OtherPipeline(Batches):
+  """The same batches with another saved position's format (as Grain's iterators have)."""
+
+  def get_state(self):
+    return {"next_index": self.position}
+
+  def set_state(self, state):
+    self.position = state["next_index"]
+
+
+def other_pipeline(stage):
+  return dataclasses.replace(
+      stage, batches=lambda: stages.PerSeed(OtherPipeline(SEEDS * 4), SEEDS))
+
+
+def test_a_finished_stage_is_reused_whatever_pipeline_wrote_its_position(tmp_path):
+  states, _ = run(tmp_path, clone())
+  again, _ = run(tmp_path, other_pipeline(clone()))
+  assert_equal(again, states)
+
+
+def test_resuming_from_another_pipelines_position_is_named(tmp_path):
+  with runner_lib.Runner(str(tmp_path), sharding.make_mesh(), SEEDS, checkpoint_every=4,
+                         sync_every=1) as run_:
+    run_(clone(stop_at=2))
+  with pytest.raises(ValueError, match=r"stage clone: the data position saved at step 3 .* "
+                     r"does not fit this stage's input pipeline \(KeyError: 'next_index'\)"):
+    run(tmp_path, other_pipeline(clone()))
+  # Nothing written is lost: the saved step is still there to resume with the old pipeline.
+  assert os.listdir(tmp_path / "clone" / "checkpoints") == ["3"]
+  resumed, _ = run(tmp_path, clone())
+  assert int(resumed.step[0]) == 6
+
+
 def test_sigterm_mid_stage_saves_that_step_and_the_rerun_is_bitwise(tmp_path, capsys):
   whole, _ = run(tmp_path / "whole", clone())
   with runner_lib.Runner(str(tmp_path / "cut"), sharding.make_mesh(), SEEDS,

@@ -184,6 +184,8 @@ class Runner:
 
     Raises:
       Preempted: a SIGTERM arrived; the current step was saved.
+      ValueError: an unfinished stage's saved data position does not fit its input
+        pipeline (written by another one); the checkpoint is left as it was.
     """
     directory = os.path.join(self.workdir, stage.name)
     abstract = jax.eval_shape(stage.init, stage.start)
@@ -203,7 +205,6 @@ class Runner:
         lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), abstract, shardings))
     if restored:
       states, data_state, step = restored
-      batches.set_state(data_state)
     else:
       states, step = jax.jit(stage.init, out_shardings=shardings)(stage.start), 0
     record_path = os.path.join(directory, "stage.json")
@@ -212,6 +213,16 @@ class Runner:
       with open(record_path, encoding="utf-8") as f:
         self.records[stage.name] = json.load(f)
       return states
+    if restored:
+      try:
+        batches.set_state(data_state)
+      except (KeyError, TypeError, ValueError) as e:
+        ckpt.close()
+        raise ValueError(
+            f"stage {stage.name}: the data position saved at step {step} in {directory} "
+            f"does not fit this stage's input pipeline ({type(e).__name__}: {e}); it was "
+            "written by another one. Resume with the code that wrote it, or start the "
+            "stage afresh in another workdir") from None
 
     if step and jax.process_index() == 0:
       print(f"stage {stage.name}: resumed at step {step}", flush=True)
