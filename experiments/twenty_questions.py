@@ -57,11 +57,14 @@ def outcomes(game, traj: game_lib.Trajectory) -> dict:
 
 def summarise(results: dict) -> dict:
   """``[S]`` per-seed means of ``outcomes``' ``[S, G]`` results: payoff, solve rate, and
-  the questions (charged turns) asked in the games solved."""
+  the questions (charged turns) asked in the games solved (NaN for a seed that solved
+  none)."""
   solved = np.asarray(results["solved"], np.float64)
   charged = np.asarray(results["charged"], np.float64)
+  count = solved.sum(-1)
   return {"payoff": np.mean(results["payoff"], -1), "solve_rate": solved.mean(-1),
-          "questions_to_solve": (charged * solved).sum(-1) / np.maximum(solved.sum(-1), 1)}
+          "questions_to_solve": np.where(count > 0, (charged * solved).sum(-1)
+                                         / np.maximum(count, 1), np.nan)}
 
 
 def game_of(c, horizon: str, **settings):
@@ -143,15 +146,18 @@ def main(argv):
     print(f"claim 6: {summary['verdict']['outcome']}")
 
 
-def to_target(seeds, steps, target: float, window: int, budget: int) -> list[int]:
+def to_target(seeds, steps, target: float, window: int, budget: int
+              ) -> tuple[list[int], list[bool]]:
   """Each seed's first logged step at which its payoff, averaged over the last ``window``
-  records (``common.trailing``), reaches ``target``; ``budget`` where none does.
+  records (``common.trailing``), reaches ``target`` (``budget`` where none does), and
+  whether it did.
 
   Args:
     seeds: ``[S, T]`` the payoff per seed and logged step.
     steps: ``[T]`` the logged steps.
   """
-  return common.first_reaching(common.trailing(seeds, window), steps, target, budget)
+  reached = common.trailing(seeds, window) >= target
+  return (common.first_reaching(reached, steps, True, budget), reached.any(-1).tolist())
 
 
 def assess(c, horizon, game, human, model, params, records, workdir) -> dict:
@@ -171,13 +177,13 @@ def assess(c, horizon, game, human, model, params, records, workdir) -> dict:
     demonstrators[name] = {k: float(v[0]) for k, v in summarise(
         jax.tree.map(lambda x: np.asarray(x)[None], outcomes(game, traj))).items()}
   target = c.target_share * demonstrators["expert"]["payoff"]
-  curves, iterations = {}, {}
+  curves, iterations, reached = {}, {}, {}
   for variant in c.rl_variants:
     logged = common.seed_curves(workdir, f"{horizon}_rl_{variant}", "payoff_two", c.num_seeds)
     curves[variant] = {"step": logged["step"],
                        "payoff_two": common.band(logged["seeds"], c.curve_window)}
-    iterations[variant] = to_target(logged["seeds"], logged["step"], target, c.curve_window,
-                                    c.rl.iterations)
+    iterations[variant], reached[variant] = to_target(
+        logged["seeds"], logged["step"], target, c.curve_window, c.rl.iterations)
   payoff = lambda name: per_seed[name]["payoff"]
   steps = lambda variant: np.asarray(iterations[variant], np.float64)
   differences = {f"{v} - clone": common.interval(payoff(f"rl_{v}") - payoff("clone"))
@@ -191,7 +197,8 @@ def assess(c, horizon, game, human, model, params, records, workdir) -> dict:
               for name, s in per_seed.items()}
   return {"game": dict(c.horizons[horizon]), "max_length": game.max_length,
           "policies": policies, "demonstrators": demonstrators, "target": target,
-          "iterations_to_target": iterations, "curves": curves, "differences": differences,
+          "iterations_to_target": iterations, "reached_target": reached, "curves": curves,
+          "differences": differences,
           "value_warmup": {k: records[f"{horizon}_value_warmup"]["metrics"].get(k)
                            for k in ("value_loss", "loss")}}
 
@@ -219,12 +226,15 @@ def table(summary: dict) -> str:
            "(per seed) | wall s |", "|---" * 7 + "|"]
   for horizon, s in summary["horizons"].items():
     for name, p in s["policies"].items():
-      reached = s["iterations_to_target"].get(name[3:], None) if name.startswith("rl_") else None
-      steps = "—" if reached is None else ", ".join(
-          str(x) if x < summary["rl_iterations"] else "not reached" for x in reached)
+      variant = name[3:] if name.startswith("rl_") else None
+      steps = "—" if variant is None else ", ".join(
+          str(x) if hit else "not reached" for x, hit in zip(
+              s["iterations_to_target"][variant], s["reached_target"][variant]))
+      questions = (common.cell(p["questions_to_solve"]) if np.isfinite(
+          p["questions_to_solve"]["mean"]) else "— (a seed solved none)")
       lines.append(f"| {horizon} | {name} | {common.cell(p['payoff'])} | "
-                   f"{common.cell(p['solve_rate'])} | {common.cell(p['questions_to_solve'])} | "
-                   f"{steps} | {p['seconds']:.0f} |")
+                   f"{common.cell(p['solve_rate'])} | {questions} | {steps} | "
+                   f"{p['seconds']:.0f} |")
     for name, d in s["demonstrators"].items():
       lines.append(f"| {horizon} | demonstrator {name} | {d['payoff']:.3f} | "
                    f"{d['solve_rate']:.3f} | {d['questions_to_solve']:.3f} | — | — |")
