@@ -71,7 +71,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # Shared by the RL stages: iterations, the optimiser and any train.RLSettings field
   # (algorithm: the variant's). Every estimator's advantages are whitened the same way
   # (normalize_advantages over the batch's learner tokens; GRPO's own division by the
-  # group's std off).
+  # group's std off). A limit of this run's settings: the KL-regularised optimum
+  # reweights each question by exp(its advantage / kl_coef), and a half split's advantage
+  # over a quarter one is about 0.19 question_cost (0.024 at N = 16), so with kl_coef 0.05
+  # the half's share can rise from 0.2 to about 0.3 only, short of the target.
   c.rl = ml_collections.ConfigDict(dict(
       iterations=100, num_openings=4, group_size=8, epochs=2, minibatches=2,
       learning_rate=5e-4, warmup_steps=5, kl_coef=0.05, entropy_coef=0.0, gamma=1.0,
