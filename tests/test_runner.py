@@ -128,6 +128,12 @@ def test_a_finished_stage_is_reused_not_trained_again(tmp_path):
   assert_equal(again, states)
   assert records_again == records
 
+  def unbuilt():
+    raise AssertionError("a finished stage built its data")
+
+  again, _ = run(tmp_path, dataclasses.replace(clone(), batches=unbuilt))
+  assert_equal(again, states)
+
 
 class OtherPipeline(Batches):
   """The same batches with another saved position's format (as Grain's iterators have)."""

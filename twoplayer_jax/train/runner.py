@@ -191,14 +191,6 @@ class Runner:
     abstract = jax.eval_shape(stage.init, stage.start)
     runs = self._check(stage, abstract)
     shardings = self._state_shardings(stage, abstract)
-    seeds = NamedSharding(self.mesh, P(self.seed_axis))
-    if stage.batches is None:
-      fixed = jax.jit(lambda x: x, out_shardings=seeds)(stage.fixed)
-      batches, place = _Clock(_Fixed(fixed)), lambda b: b
-    else:
-      rows = NamedSharding(self.mesh, P(self.seed_axis, self.games_axes or None))
-      batches = _Clock(stage.batches())
-      place = lambda b: _global(b, rows)
 
     ckpt = checkpoint.Checkpoints(directory, every=self.checkpoint_every, keep=self.keep)
     restored = ckpt.restore(jax.tree.map(
@@ -213,6 +205,16 @@ class Runner:
       with open(record_path, encoding="utf-8") as f:
         self.records[stage.name] = json.load(f)
       return states
+
+    # A finished stage returned above without building its data (e.g. reading a dataset).
+    if stage.batches is None:
+      fixed = jax.jit(lambda x: x, out_shardings=NamedSharding(self.mesh, P(self.seed_axis)))(
+          stage.fixed)
+      batches, place = _Clock(_Fixed(fixed)), lambda b: b
+    else:
+      rows = NamedSharding(self.mesh, P(self.seed_axis, self.games_axes or None))
+      batches = _Clock(stage.batches())
+      place = lambda b: _global(b, rows)
     if restored:
       try:
         batches.set_state(data_state)
