@@ -29,7 +29,6 @@ then on test problems per digit count, scored by the payoff (1 for the exact ans
 the mean payoff is the accuracy) and split by the number of carries of the problem.
 """
 
-
 import jax
 import numpy as np
 

@@ -75,10 +75,10 @@ def check(c) -> None:
     raise launch.ConfigError(f"query_shown needs examples in every game, got num_examples="
                              f"{c.num_examples}")
   longest = in_context(c, max(c.num_examples)).max_length
-  if min(c.model.max_length, c.row_length) < longest:
+  if c.row_length < longest:
     raise launch.ConfigError(
-        f"model.max_length={c.model.max_length} or row_length={c.row_length} is shorter "
-        f"than the longest game ({longest} tokens, with {max(c.num_examples)} examples)")
+        f"row_length={c.row_length} is shorter than the longest game ({longest} tokens, "
+        f"with {max(c.num_examples)} examples)")
   if c.model.max_length < c.row_length:
     raise launch.ConfigError(f"model.max_length={c.model.max_length} is shorter than a row "
                              f"(row_length={c.row_length})")

@@ -156,8 +156,9 @@ def to_target(seeds, steps, target: float, window: int, budget: int
     seeds: ``[S, T]`` the payoff per seed and logged step.
     steps: ``[T]`` the logged steps.
   """
-  reached = common.trailing(seeds, window) >= target
-  return (common.first_reaching(reached, steps, True, budget), reached.any(-1).tolist())
+  payoff = common.trailing(seeds, window)
+  return (common.first_reaching(payoff, steps, target, budget),
+          (payoff >= target).any(-1).tolist())
 
 
 def assess(c, horizon, game, human, model, params, records, workdir) -> dict:
