@@ -103,16 +103,22 @@ def test_forced_save_between_intervals_but_never_over_a_newer_step(tmp_path, sta
 
 def test_async_save_survives_donating_the_state_right_after(tmp_path, state):
   # The loop donates the state to the next update while the save is still writing.
-  live = jax.tree.map(jnp.copy, state)
+  # A 16 MB leaf makes the write outlast the (compiled beforehand) update, so a save
+  # that kept the caller's buffers pinned would have the donation refused.
+  def live_state():
+    return {"params": state.params, "opt_state": state.opt_state,
+            "big": jnp.arange(4 * 2**20, dtype=jnp.float32)}
+  live = jax.tree.map(jnp.copy, live_state())
   want = jax.tree.map(bits, live)
+  update = jax.jit(lambda t: jax.tree.map(lambda x: x + 1, t), donate_argnums=0)
+  update = update.lower(jax.eval_shape(live_state)).compile()
   ckpt = checkpoint.Checkpoints(tmp_path, every=1, keep=1, async_save=True)
   assert ckpt.maybe_save(5, live, {"i": 5})
-  jax.jit(lambda p: jax.tree.map(lambda x: x + 1, p), donate_argnums=0)(
-      (live.params, live.opt_state, live.step))
-  assert all(x.is_deleted() for x in jax.tree.leaves(live.params))
+  jax.block_until_ready(update(live))
+  assert all(x.is_deleted() for x in jax.tree.leaves(live))
   del live
   ckpt.wait()
-  restored, _, step = ckpt.restore(state)
+  restored, _, step = ckpt.restore(jax.eval_shape(live_state))
   ckpt.close()
   assert step == 5
   assert jax.tree.map(bits, restored) == want

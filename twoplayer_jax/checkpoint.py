@@ -53,6 +53,18 @@ _DATA = "data"
 _CHECKSUMS = "checksums"
 
 
+def _copy_if_on_cpu(x: Any) -> Any:
+  """A copy of a CPU array, for Orbax to write from; other leaves as they are.
+
+  Orbax moves each array to the host before ``save`` returns, but on CPU the host copy
+  is a view of the array's buffer, which pins it until the write ends: a donation in
+  that time is silently refused (the next step copies instead). A copy of our own
+  leaves the caller's buffers free. On accelerators the host copy is a real one.
+  """
+  if isinstance(x, jax.Array) and all(d.platform == "cpu" for d in x.devices()):
+    return x.copy()
+  return x
+
 
 class CheckpointError(ValueError):
   """A checkpoint in the workdir could not be restored."""
@@ -194,6 +206,7 @@ class Checkpoints:
     if latest is not None and step <= latest:
       return False
     checksums = {**_checksums(state), **_data_checksums(data_state)}
+    state = jax.tree.map(_copy_if_on_cpu, state)
     return self._manager.save(
         step, force=force,
         args=ocp.args.Composite(**{_STATE: ocp.args.StandardSave(state),
