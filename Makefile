@@ -46,6 +46,7 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.pretrained --json workdirs/bench/pretrained.json
 	$(PY) -m benchmarks.rl_iteration --json workdirs/bench/rl_iteration.json
 	$(PY) -m benchmarks.imitation_step --devices 2 --json workdirs/bench/imitation_step.json
+	$(PY) -m benchmarks.compilation_cache --json workdirs/bench/compilation_cache.json
 
 clean:
 	rm -rf $(VENV)

@@ -46,6 +46,11 @@ NUM_PROCESSES = flags.DEFINE_integer("num_processes", int(os.environ.get("JAX_NU
                                      "Processes of a multi-process run.")
 PROCESS_ID = flags.DEFINE_integer("process_id", int(os.environ.get("JAX_PROCESS_ID", 0)),
                                   "This process's index in a multi-process run.")
+COMPILATION_CACHE = flags.DEFINE_string(
+    "compilation_cache",
+    os.environ.get("JAX_COMPILATION_CACHE_DIR", os.path.join("~", ".cache", "twoplayer_jax")),
+    "Directory of JAX's persistent cache of compiled programs ('' for none): a stage equal "
+    "to an earlier one, of this run or another, loads its programs instead of compiling.")
 
 
 class ConfigError(ValueError):
@@ -56,8 +61,9 @@ def run(main) -> None:
   """Runs an experiment's ``main`` under absl, ``--config`` and ``--workdir`` required
   (required only then: importing an experiment defines its flags but parses none).
 
-  The config is checked (``check_config``) and the processes of a multi-process run
-  joined (``start_processes``) before ``main`` starts. A ``ConfigError`` or
+  The config is checked (``check_config``), JAX's persistent compilation cache set to
+  ``--compilation_cache`` and the processes of a multi-process run joined
+  (``start_processes``) before ``main`` starts. A ``ConfigError`` or
   a workdir in use ends the run with its one line on stderr (status 1). So does a full
   disk (an ``OSError`` ENOSPC anywhere in the exception's chain, or a message saying
   so, as TensorStore words it), at once: the background threads of a save in flight
@@ -68,6 +74,9 @@ def run(main) -> None:
   def checked_main(argv):
     try:
       check_config(CONFIG.value)
+      if COMPILATION_CACHE.value:  # Before anything compiles.
+        jax.config.update("jax_compilation_cache_dir",
+                          os.path.expanduser(COMPILATION_CACHE.value))
       start_processes()  # Before anything starts JAX's backend.
       return main(argv)
     except (ConfigError, files.WorkdirInUseError) as e:

@@ -37,7 +37,8 @@ def command(workdir, data_dir, *overrides):
 
 
 def environment(devices=1):
-  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  # Every compiled program kept in the persistent cache (see conftest.py), small ones too.
+  env = dict(os.environ, JAX_PLATFORMS="cpu", JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
   # Two processes compiling on two busy cores can reach a collective minutes apart; give
   # them five. (After the session's XLA_FLAGS: see conftest.py.)
   env["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
@@ -97,9 +98,9 @@ def data_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory, data_dir):
-  """An uninterrupted run on one device."""
+  """An uninterrupted run on one device, compiling into a cache of its own."""
   workdir = str(tmp_path_factory.mktemp("reference"))
-  out = run(workdir, data_dir)
+  out = run(workdir, data_dir, f"--compilation_cache={workdir}/jit-cache")
   assert f'"steps": {STEPS}' in out
   return workdir
 
@@ -110,6 +111,9 @@ def assert_same(a, b, **tolerance):
 
 def test_a_run_writes_its_config_metrics_checkpoints_and_summary(reference):
   assert {"config.json", "summary.json", "imitation"} <= set(os.listdir(reference))
+  # --compilation_cache, not the session's cache the environment names, has its programs.
+  compiled = os.listdir(os.path.join(reference, "jit-cache"))
+  assert any(n.startswith("jit_step-") for n in compiled), compiled
   stage = os.path.join(reference, "imitation")
   names = set(os.listdir(stage))
   assert {"metrics.jsonl", "stage.json", "checkpoints"} <= names
