@@ -205,6 +205,20 @@ def first_reaching(values, steps, threshold: float, otherwise: int) -> list[int]
           for r in np.asarray(values) >= threshold]
 
 
+def first_holding(values, steps, threshold: float, otherwise: int) -> list[int]:
+  """Per row of ``values [S, T]``, the first of ``steps [T]`` from which every value to
+  the row's end is at least ``threshold``; ``otherwise`` for a row that ends below it.
+  Unlike ``first_reaching``, a noisy curve's passing excursion above the threshold does
+  not count."""
+  steps = np.asarray(steps)
+  out = []
+  for r in np.asarray(values) >= threshold:
+    below = np.flatnonzero(~r)
+    start = below[-1] + 1 if below.size else 0
+    out.append(int(steps[start]) if start < r.size else int(otherwise))
+  return out
+
+
 def band(seeds, window: int) -> dict:
   """A curve's trailing mean over ``window`` records per seed, then the mean and 95%
   t-interval over seeds at each record: ``{"mean", "low", "high"}``, each ``[T]``.

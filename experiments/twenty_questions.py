@@ -148,17 +148,17 @@ def main(argv):
 
 def to_target(seeds, steps, target: float, window: int, budget: int
               ) -> tuple[list[int], list[bool]]:
-  """Each seed's first logged step at which its payoff, averaged over the last ``window``
-  records (``common.trailing``), reaches ``target`` (``budget`` where none does), and
-  whether it did.
+  """Each seed's first logged step from which its payoff, averaged over the last
+  ``window`` records (``common.trailing``), stays at or above ``target`` to the end of the
+  stage (``budget`` where it ends below), and whether it ends there.
 
   Args:
     seeds: ``[S, T]`` the payoff per seed and logged step.
     steps: ``[T]`` the logged steps.
   """
   payoff = common.trailing(seeds, window)
-  return (common.first_reaching(payoff, steps, target, budget),
-          (payoff >= target).any(-1).tolist())
+  return (common.first_holding(payoff, steps, target, budget),
+          (payoff[:, -1] >= target).tolist())
 
 
 def assess(c, horizon, game, human, model, params, records, workdir) -> dict:
@@ -259,9 +259,9 @@ def report(summary: dict, save) -> str:
           f"*{n}*: {describe.get(s['algorithm'], s['algorithm'])}"
           f"{', shaped rewards' if s['shaping'] else ''}"
           for n, s in summary["variants"].items())
-      + f". *Iterations to target*: the first iteration at which a seed's payoff (averaged "
-      f"over a window of logged records) reaches {summary['target_share']:g} of the "
-      "expert's.", "", table(summary), "",
+      + f". *Iterations to target*: the first iteration from which a seed's payoff (averaged "
+      f"over a window of logged records) stays at or above {summary['target_share']:g} of "
+      "the expert's to the end of its training.", "", table(summary), "",
       "Rule (fixed before the run, with " + ", ".join(
           f"{k} {x:g}" for k, x in summary["verdict_settings"].items())
       + f"): {summary['rule']}", "",

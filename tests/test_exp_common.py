@@ -62,3 +62,8 @@ def test_error_bars_reach_each_intervals_ends():
 def test_first_reaching_takes_each_rows_first_step_at_the_threshold():
   values = [[0.1, 0.5, 0.9], [0.2, 0.3, 0.4], [0.7, 0.1, 0.2]]
   assert common.first_reaching(values, [10, 20, 30], 0.5, 99) == [20, 99, 10]
+
+
+def test_first_holding_takes_each_rows_first_step_at_the_threshold_to_its_end():
+  values = [[0.1, 0.5, 0.9], [0.2, 0.3, 0.4], [0.7, 0.1, 0.2], [0.6, 0.4, 0.5], [0.5, 0.6, 0.7]]
+  assert common.first_holding(values, [10, 20, 30], 0.5, 99) == [20, 99, 99, 30, 10]
