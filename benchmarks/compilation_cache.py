@@ -11,13 +11,14 @@ interleaved, ``--repeats`` times; each figure is the median.
 """
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+
+from benchmarks.common import report
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -56,11 +57,9 @@ def main() -> None:
   figures = {f"{mode}_s": statistics.median(s) for mode, s in seconds.items()}
   figures.update(fresh_over_none=figures["fresh_s"] / figures["none_s"],
                  again_over_none=figures["again_s"] / figures["none_s"],
-                 runs=seconds, experiment=args.experiment)
-  print(json.dumps(figures, indent=1))
-  if args.json:
-    with open(args.json, "w", encoding="utf-8") as f:
-      json.dump(figures, f, indent=1)
+                 **{f"{mode}_runs_s": s for mode, s in seconds.items()},
+                 experiment=args.experiment)
+  report(figures, args.json)
 
 
 if __name__ == "__main__":
